@@ -1,12 +1,262 @@
-"""``woobridge sandbox`` and ``woobridge demo``."""
+"""``woobridge sandbox`` (serve a local WooCommerce stand-in) and ``woobridge demo`` (show it working)."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
 import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from woobridge.sandbox.app import ADMIN_PREFIX, Sandbox
+from woobridge.sandbox.server import DEFAULT_TLS_DIR, ServedSandbox, serve_until_signalled
+from woobridge.sandbox.state import IssuedKey, Settings, Store, User
+from woobridge.sandbox.switches import Modes
+
+console = Console(highlight=False)
+
+DEMO_SEED = {"products": 40, "orders": 300, "customers": 40}
+
+
+@dataclass
+class SandboxKeys:
+    """The keys printed at start: an administrator's three permissions, a shop manager's, a subscriber's."""
+
+    admin_read_write: IssuedKey
+    admin_read: IssuedKey
+    admin_write: IssuedKey
+    shop_manager: IssuedKey
+    subscriber: IssuedKey
+
+    def labelled(self) -> list[tuple[str, IssuedKey]]:
+        labels = {
+            "admin_read_write": "administrator · read_write",
+            "admin_read": "administrator · read",
+            "admin_write": "administrator · write",
+            "shop_manager": "shop manager · read_write",
+            "subscriber": "subscriber · read_write",
+        }
+        return [(labels[f.name], getattr(self, f.name)) for f in fields(self)]
+
+
+def issue_sandbox_keys(store: Store) -> SandboxKeys:
+    """Issue fresh keys, reusing the sandbox's own users across restarts of a state file."""
+
+    def user(role: str, login: str) -> User:
+        found = next((u for u in store.users.values() if u.login == login and u.role == role), None)
+        return found or store.add_user(role, login)
+
+    with store.lock:
+        admin = user("administrator", "admin")
+        manager = user("shop_manager", "manager")
+        subscriber = user("subscriber", "reader")
+        description = "woobridge sandbox"
+        return SandboxKeys(
+            admin_read_write=store.issue_key(admin, "read_write", description),
+            admin_read=store.issue_key(admin, "read", description),
+            admin_write=store.issue_key(admin, "write", description),
+            shop_manager=store.issue_key(manager, "read_write", description),
+            subscriber=store.issue_key(subscriber, "read_write", description),
+        )
+
+
+def parse_mode(spec: str) -> tuple[str, Any]:
+    """``permalinks=plain`` / ``maintenance=true`` → (name, typed value), typed after the switch's default."""
+    name, sep, raw = spec.partition("=")
+    name = name.strip().replace("-", "_")
+    defaults = Modes().as_dict()
+    if not sep or name not in defaults:
+        raise typer.BadParameter(f"{spec!r}: expected name=value with name one of {', '.join(sorted(defaults))}")
+    raw = raw.strip()
+    if isinstance(defaults[name], bool):
+        truthy, falsy = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+        if raw.lower() not in truthy | falsy:
+            raise typer.BadParameter(f"{spec!r}: {name} is a switch; use true or false")
+        return name, raw.lower() in truthy
+    return name, raw
+
+
+def apply_modes(sandbox: Sandbox, specs: list[str]) -> None:
+    changes = dict(parse_mode(spec) for spec in specs)
+    try:
+        sandbox.modes.update(changes)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+def apply_faults(sandbox: Sandbox, specs: list[str]) -> None:
+    """Install ``--fault`` specs as the sandbox's fault plan (syntax: ``faults.parse_fault_spec``)."""
+    if not specs:
+        return
+    from woobridge.sandbox.faults import parse_fault_spec
+
+    rules = []
+    for spec in specs:
+        try:
+            rules.append(parse_fault_spec(spec))
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--fault") from None
+    sandbox.faults.replace(rules)
+
+
+def build_sandbox(
+    state: Path | None,
+    seed_spec: str | None,
+    timezone: str,
+    wc_version: str,
+    modes: list[str],
+    faults: list[str],
+) -> tuple[Sandbox, dict[str, int] | None]:
+    """The store (fresh or from a state file), configured and seeded; returns it and the seed counts."""
+    from woobridge.sandbox.seed import parse_seed_spec, seed
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(f"unknown time zone {timezone!r}; use an IANA name such as Europe/Paris") from None
+    try:
+        counts = parse_seed_spec(seed_spec) if seed_spec else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--seed-data") from None
+    store = Store(Settings(), path=state) if state else Store(Settings())
+    fresh = store.is_empty
+    store.settings.timezone = timezone
+    store.settings.wc_version = wc_version
+    store.save_settings()
+    sandbox = Sandbox(store)
+    apply_modes(sandbox, modes)
+    apply_faults(sandbox, faults)
+    seeded = None
+    if counts is not None and fresh:
+        seeded = seed(store, **counts).counts()
+    return sandbox, seeded
+
+
+def _object_counts(store: Store) -> str:
+    kinds = ("product", "variation", "order", "customer", "coupon")
+    return ", ".join(f"{len(store.objects[k])} {k}s" for k in kinds)
+
+
+def _print_served(served: ServedSandbox, seeded: dict[str, int] | None, state: Path | None) -> None:
+    store = served.sandbox.store
+    lines = [f"[bold]Store[/]      {served.base_url}/", f"[bold]REST API[/]   {served.base_url}/wp-json/wc/v3/"]
+    if served.ca_file:
+        lines.append(f"[bold]CA file[/]    {served.ca_file.resolve()}   (clients: --ca-file)")
+    else:
+        lines.append("[bold]TLS[/]        none (--http): clients must sign with OAuth 1.0a")
+    lines.append(f"[bold]Admin[/]      {served.base_url}{ADMIN_PREFIX}/   header X-Sandbox-Token: {served.admin_token}")
+    lines.append(f"[bold]Data[/]       {_object_counts(store)}" + (f"  (state file {state})" if state else ""))
+    lines.append(f"[bold]WooCommerce[/] {store.settings.wc_version}, time zone {store.settings.timezone}")
+    changed = {k: v for k, v in served.sandbox.modes.as_dict().items() if v != getattr(Modes(), k)}
+    if changed:
+        lines.append("[bold]Modes[/]      " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    console.print(Panel("\n".join(lines), title="woobridge sandbox", expand=False))
+
+
+def _print_keys(keys: SandboxKeys) -> None:
+    table = Table(title="Sandbox API keys — for this local test store only, shown once", title_justify="left")
+    table.add_column("user · permissions")
+    table.add_column("consumer key")
+    table.add_column("consumer secret")
+    for label, key in keys.labelled():
+        table.add_row(label, key.consumer_key, key.consumer_secret)
+    console.print(table)
+
+
+def sandbox_command(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 8443,
+    http: Annotated[bool, typer.Option("--http", help="Serve plain HTTP instead of HTTPS.")] = False,
+    tls_dir: Annotated[Path, typer.Option(help="Where the local CA and certificate are kept.")] = DEFAULT_TLS_DIR,
+    state: Annotated[
+        Path | None, typer.Option(help="Keep the store in this SQLite file across restarts (seeded only when new).")
+    ] = None,
+    seed_data: Annotated[
+        str | None, typer.Option(help="Seed a new store, e.g. products=40,orders=500,customers=50.")
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="The store's time zone.")] = "UTC",
+    wc_version: Annotated[str, typer.Option(help="The WooCommerce version the store reports.")] = "11.0.1",
+    mode: Annotated[
+        list[str] | None, typer.Option(help="Misconfiguration switch name=value (repeatable), e.g. permalinks=plain.")
+    ] = None,
+    fault: Annotated[list[str] | None, typer.Option(help="Fault to inject (repeatable).")] = None,
+) -> None:
+    """Serve a local WooCommerce stand-in over HTTPS, with fresh API keys, until Ctrl-C."""
+    sandbox, seeded = build_sandbox(state, seed_data, timezone, wc_version, mode or [], fault or [])
+    keys = issue_sandbox_keys(sandbox.store)
+    try:
+        served = ServedSandbox(sandbox, port=port, http=http, tls_dir=tls_dir, log_level="info").start()
+    except OSError as error:
+        console.print(
+            f"[red]Cannot listen on 127.0.0.1:{port}: {error.strerror}.[/] Pick another with --port (0 = any)."
+        )
+        raise typer.Exit(1) from None
+    _print_served(served, seeded, state)
+    _print_keys(keys)
+    console.print("Serving until Ctrl-C.")
+    try:
+        serve_until_signalled(served)
+    finally:
+        sandbox.store.close()
+
+
+def demo_command(
+    tls_dir: Annotated[Path, typer.Option(help="Where the local CA and certificate are kept.")] = DEFAULT_TLS_DIR,
+) -> None:
+    """Start a seeded sandbox, make a signed request to it, list its newest orders, and exit."""
+    started = time.monotonic()
+    sandbox, seeded = build_sandbox(None, ",".join(f"{k}={v}" for k, v in DEMO_SEED.items()), "UTC", "11.0.1", [], [])
+    keys = issue_sandbox_keys(sandbox.store)
+    with ServedSandbox(sandbox, tls_dir=tls_dir) as served:
+        store = sandbox.store
+        lines = [
+            f"[bold]Sandbox[/]    {served.base_url}/wp-json/wc/v3/  (CA {served.ca_file})",
+            "[bold]Seeded[/]     " + ", ".join(f"{v} {k}" for k, v in (seeded or {}).items()),
+            "[bold]Keys[/]       "
+            + ", ".join(f"{label} …{store.keys[key.key_id].truncated_key}" for label, key in keys.labelled()),
+        ]
+        console.print(Panel("\n".join(lines), title="woobridge demo", expand=False))
+        key = keys.admin_read
+        auth = (key.consumer_key, key.consumer_secret)
+        with httpx.Client(base_url=served.base_url, verify=str(served.ca_file), auth=auth, timeout=10) as client:
+            status = client.get("/wp-json/wc/v3/system_status")
+            _check(status, "system_status")
+            environment = status.json().get("environment", {})
+            console.print(
+                f"GET /wp-json/wc/v3/system_status → {status.status_code}: WooCommerce "
+                f"{environment.get('version', '?')}, WordPress {environment.get('wp_version', '?')}, "
+                f"{environment.get('site_url', served.base_url)}"
+            )
+            newest = client.get("/wp-json/wc/v3/orders", params={"per_page": 5, "orderby": "date", "order": "desc"})
+            _check(newest, "orders")
+        table = Table(title=f"5 newest of {newest.headers.get('X-WP-Total', '?')} orders", title_justify="left")
+        for column in ("order", "date", "status", "customer", "items", "total"):
+            table.add_column(column, justify="right" if column in ("order", "items", "total") else "left")
+        for order in newest.json():
+            billing = order.get("billing") or {}
+            table.add_row(
+                f"#{order['number']}",
+                str(order.get("date_created", "")).replace("T", " "),
+                order.get("status", ""),
+                f"{billing.get('first_name', '')} {billing.get('last_name', '')}".strip() or "guest",
+                str(sum(int(line.get("quantity", 0)) for line in order.get("line_items", []))),
+                f"{order.get('total', '')} {order.get('currency', '')}",
+            )
+        console.print(table)
+    console.print(f"Done in {time.monotonic() - started:.1f} s.")
+
+
+def _check(response: httpx.Response, what: str) -> None:
+    if response.status_code != 200:
+        console.print(f"[red]{what}: HTTP {response.status_code}[/] {response.text[:300]}")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def sandbox() -> None:
-        """Serve a local WooCommerce stand-in (placeholder)."""
-        typer.echo("not yet")
+    app.command("sandbox")(sandbox_command)
+    app.command("demo")(demo_command)
