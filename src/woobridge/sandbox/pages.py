@@ -55,7 +55,8 @@ def redirect(location: str, by_wordpress: bool = True) -> Response:
             "<center><h1>301 Moved Permanently</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n"
             "</body>\r\n</html>\r\n"
         )
-        response = Response(body.encode(), status_code=301, media_type="text/html")
+        # nginx sends a bare "text/html" (no charset); starlette would add one to a text/* media type.
+        response = Response(body.encode(), status_code=301, headers={"Content-Type": "text/html"})
     response.headers["Location"] = location
     return response
 
