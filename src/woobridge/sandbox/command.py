@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import typer
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
 from woobridge.sandbox.app import ADMIN_PREFIX, Sandbox
@@ -156,17 +155,21 @@ def _print_served(served: ServedSandbox, seeded: dict[str, int] | None, state: P
     changed = {k: v for k, v in served.sandbox.modes.as_dict().items() if v != getattr(Modes(), k)}
     if changed:
         lines.append("[bold]Modes[/]      " + ", ".join(f"{k}={v}" for k, v in changed.items()))
-    console.print(Panel("\n".join(lines), title="woobridge sandbox", expand=False))
+    console.rule("[bold]woobridge sandbox[/]", align="left")
+    for line in lines:  # soft wrap: URLs, paths and tokens must stay copyable in one piece
+        console.print(line, soft_wrap=True)
 
 
 def _print_keys(keys: SandboxKeys) -> None:
-    table = Table(title="Sandbox API keys — for this local test store only, shown once", title_justify="left")
-    table.add_column("user · permissions")
-    table.add_column("consumer key")
-    table.add_column("consumer secret")
+    console.rule(
+        "[bold yellow]SANDBOX API keys[/] (this local test store only; shown once)",
+        align="left",
+    )
     for label, key in keys.labelled():
-        table.add_row(label, key.consumer_key, key.consumer_secret)
-    console.print(table)
+        console.print(f"[bold]{label}[/]", soft_wrap=True)
+        console.print(f"  consumer key     {key.consumer_key}", soft_wrap=True)
+        console.print(f"  consumer secret  {key.consumer_secret}", soft_wrap=True)
+    console.rule(style="dim")
 
 
 def sandbox_command(
@@ -220,10 +223,12 @@ def demo_command(
             "[bold]Keys[/]       "
             + ", ".join(f"{label} …{store.keys[key.key_id].truncated_key}" for label, key in keys.labelled()),
         ]
-        console.print(Panel("\n".join(lines), title="woobridge demo", expand=False))
+        console.rule("[bold]woobridge demo[/]", align="left")
+        for line in lines:
+            console.print(line, soft_wrap=True)
         key = keys.admin_read
         auth = (key.consumer_key, key.consumer_secret)
-        with httpx.Client(base_url=served.base_url, verify=str(served.ca_file), auth=auth, timeout=10) as client:
+        with httpx.Client(base_url=served.base_url, verify=served.verify, auth=auth, timeout=10) as client:
             status = client.get("/wp-json/wc/v3/system_status")
             _check(status, "system_status")
             environment = status.json().get("environment", {})

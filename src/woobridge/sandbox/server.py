@@ -26,6 +26,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -97,6 +98,11 @@ def ensure_tls(directory: Path = DEFAULT_TLS_DIR) -> TlsFiles:
         _write_private(files.key_file, leaf.private_key_pem.bytes())
         files.cert_file.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     return files
+
+
+def trusting(ca_file: Path | str) -> ssl.SSLContext:
+    """A client TLS context that trusts the sandbox's CA (and verifies host names as usual)."""
+    return ssl.create_default_context(cafile=str(ca_file))
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -183,6 +189,11 @@ class ServedSandbox:
     def ca_file(self) -> Path | None:
         """The CA certificate clients must trust (None for a plain-HTTP sandbox)."""
         return self.tls.ca_file if self.tls else None
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What to pass as httpx's ``verify=``: a context trusting the sandbox CA (True for plain HTTP)."""
+        return trusting(self.ca_file) if self.ca_file else True
 
     @property
     def admin_token(self) -> str:

@@ -103,7 +103,7 @@ class LiveSandbox:
     def client(self, key: IssuedKey | None = None, **options: Any) -> httpx.Client:
         """A client that trusts the sandbox's CA, authenticating with ``key`` (Basic over HTTPS) if given."""
         auth = (key.consumer_key, key.consumer_secret) if key else None
-        return httpx.Client(base_url=self.base_url, verify=self.ca_file, auth=auth, timeout=10, **options)
+        return httpx.Client(base_url=self.base_url, verify=self.served.verify, auth=auth, timeout=10, **options)
 
     def reset_switches(self) -> None:
         """Back to a well-configured store: default modes, no faults."""
@@ -115,7 +115,7 @@ def admin(live: LiveSandbox, method: str, path: str, json: Any = None) -> httpx.
     """Call the sandbox's admin endpoint (``/__sandbox__…``) with its token: ``admin(live, "PUT", "/modes", {})``.
 
     In-process tests can also flip ``live.sandbox.modes`` directly."""
-    with httpx.Client(verify=live.ca_file, timeout=10) as client:
+    with httpx.Client(verify=live.served.verify, timeout=10) as client:
         return client.request(
             method,
             live.base_url + ADMIN_PREFIX + path,
