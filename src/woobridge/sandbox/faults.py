@@ -196,7 +196,12 @@ class FaultRule(BaseModel):
         if len(triggers) > 1:
             raise ValueError(f"give one trigger, not {' and '.join(triggers)}: a rate OR a schedule OR every Nth")
         allowed = set(COMMON_OPTIONS) | {"kind"} | set(KIND_OPTIONS[self.kind])
-        foreign = sorted(set(self.model_fields_set) - allowed)
+        # A full dump of a rule carries every field at its default; only values that would do something count.
+        foreign = sorted(
+            name
+            for name in set(self.model_fields_set) - allowed
+            if getattr(self, name) != type(self).model_fields[name].default
+        )
         if foreign:
             raise ValueError(
                 f"{', '.join(foreign)} do(es) not apply to {self.kind}; "
@@ -473,7 +478,10 @@ class FaultPlan:
         self.replace([])
 
     def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "rules": [rule.model_dump(exclude_unset=True) for rule in self.rules]}
+        return {
+            "seed": self.seed,
+            "rules": [rule.model_dump(mode="json", exclude_defaults=True) for rule in self.rules],
+        }
 
     def stats(self) -> dict[str, Any]:
         """Injected faults per kind, and per rule how many requests it matched and hit."""
