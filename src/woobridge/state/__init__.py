@@ -1,0 +1,11 @@
+"""woobridge's own state: connections to stores (and, later, bindings, cursors and runs).
+
+``StateDB(url)`` opens a database and upgrades it to the newest schema; pass it (or its sessions) explicitly to
+whatever needs it. ``Locations.from_environment()`` says where the default database and master key live.
+"""
+
+from woobridge.state.database import StateDB
+from woobridge.state.locations import Locations
+from woobridge.state.models import AUTH_MODES, PERMISSIONS, Base, Connection
+
+__all__ = ["AUTH_MODES", "PERMISSIONS", "Base", "Connection", "Locations", "StateDB"]

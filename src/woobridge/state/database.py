@@ -1,0 +1,84 @@
+"""The state database: an engine, a session factory, and migrations to head on first use.
+
+SQLite file by default, PostgreSQL (or anything SQLAlchemy speaks) by URL. Nothing is global: a ``StateDB`` is
+made for a URL and passed to whoever needs sessions, so workers, tests and several stores can each have their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from woobridge.state.locations import ensure_private_dir
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StateDB:
+    """One state database. ``session()`` opens a transaction that commits on success and rolls back on error."""
+
+    def __init__(self, url: str, *, upgrade: bool = True, **engine_options: Any) -> None:
+        parsed = make_url(url)
+        self.url = parsed
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            path = Path(parsed.database)
+            ensure_private_dir(path.parent)
+            # The file holds only sealed secrets, but nobody else needs to read it.
+            path.touch(mode=0o600, exist_ok=True)
+        self.engine: Engine = create_engine(parsed, **engine_options)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if upgrade:
+            self.upgrade()
+
+    def __repr__(self) -> str:
+        return f"StateDB({self.url.render_as_string(hide_password=True)!r})"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits when the block ends normally, rolls back when it raises."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration; a no-op (one query) when it is already there."""
+        config = alembic_config()
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self.engine.begin() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current == head:
+                return
+            log.info("upgrading state database from %s to %s", current or "empty", head)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config() -> Config:
+    """Alembic's configuration for the migrations shipped inside the package (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Several processes (CLI, workers) may use the same file: wait for a lock instead of failing at once.
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
