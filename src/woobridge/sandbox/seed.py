@@ -237,31 +237,15 @@ class _Seeder:
         self.make_orders(orders)
         return self.summary
 
-    # -- reference data (no REST controller of their own in the sandbox yet: stored directly) -----------------
+    # -- reference data: categories through the catalogue; tax rates and coupons stored in their REST shape ----
 
     def make_categories(self) -> None:
-        existing = {c.get("slug"): int(c["id"]) for c in self.store.all("category")}
+        known = {int(c["id"]) for c in self.store.all("category")}
         for name, slug in CATEGORIES:
-            if slug in existing:
-                self.category_by_slug[slug] = existing[slug]
-                continue
-            category_id = self.store.next_id("term")
-            self.store.put(
-                "category",
-                {
-                    "id": category_id,
-                    "name": name,
-                    "slug": slug,
-                    "parent": 0,
-                    "description": "",
-                    "display": "default",
-                    "image": None,
-                    "menu_order": 0,
-                    "count": 0,
-                },
-            )
-            self.category_by_slug[slug] = category_id
-            self.summary.categories.append(category_id)
+            category = self.products_mod.ensure_category(self.store, name, slug)
+            self.category_by_slug[slug] = int(category["id"])
+            if int(category["id"]) not in known:
+                self.summary.categories.append(int(category["id"]))
 
     def make_tax_rates(self) -> None:
         for order, rate in enumerate(TAX_RATES):
@@ -316,6 +300,7 @@ class _Seeder:
         # Enough stock that the seeded orders (about 2.5 units each) never drive a product negative.
         stock_floor = max(20, (orders * 4) // max(count, 1))
         names_used: set[str] = set()
+        category_names = {slug: name.lower() for name, slug in CATEGORIES}
         for index in range(count):
             slug = slugs[index % len(slugs)]
             if index < len(_UNICODE_PRODUCTS) and count >= 10:
@@ -333,8 +318,9 @@ class _Seeder:
                 "type": "variable" if variable else "simple",
                 "status": "publish",
                 "sku": sku,
-                "description": f"<p>{name}: part of our {slug.replace('-', ' ')} range.</p>",
-                "short_description": f"<p>{name}</p>",
+                # Plain text: WordPress adds the paragraphs (wpautop) as it does for the editor's content.
+                "description": f"{name}: part of our {category_names[slug]} range.",
+                "short_description": name,
                 "categories": [{"id": self.category_by_slug[slug]}],
                 "tax_class": spec.get("tax_class", ""),
                 "weight": f"{rng.randint(1, 40) / 10:.1f}",
@@ -356,7 +342,7 @@ class _Seeder:
             product = self.products_mod.create_product(self.store, payload)
             product_id = int(product["id"])
             self.summary.products.append(product_id)
-            self._backdate(product, "product", EPOCH - timedelta(days=ORDER_SPAN_DAYS + 60 - index % 50))
+            listed = EPOCH - timedelta(days=ORDER_SPAN_DAYS + 60 - index % 50)
             if variable:
                 for size in payload["attributes"][0]["options"]:
                     for colour in payload["attributes"][1]["options"]:
@@ -373,8 +359,11 @@ class _Seeder:
                         )
                         self.summary.variations.append(int(variation["id"]))
                         self.sellable.append((product_id, int(variation["id"])))
+                        self._backdate(variation, "variation", listed)
             elif not out_of_stock:
                 self.sellable.append((product_id, 0))
+            # After the variations: adding one touches the parent's date_modified.
+            self._backdate(self.store.objects["product"][product_id], "product", listed)
 
     def _unique_name(self, nouns: list[str], used: set[str]) -> str:
         for _ in range(50):
