@@ -298,6 +298,13 @@ async def _get_faults(sandbox: Sandbox, request: Request, params: dict[str, str]
 
 async def _put_faults(sandbox: Sandbox, request: Request, params: dict[str, str]) -> Response:
     body = await _json_body(request, expect=object)
+    if not isinstance(body, dict | list):
+        raise AdminError(
+            400,
+            "sandbox_invalid_faults",
+            'Send a JSON object {"seed": N, "rules": [...]} or a list of rules; a rule is an object such as '
+            '{"kind": "429", "rate": 0.1} or a command-line spec such as "429=0.1".',
+        )
     try:
         spec = FaultPlanSpec.model_validate({"rules": body} if isinstance(body, list) else body)
     except FaultSpecError as error:
