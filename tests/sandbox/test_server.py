@@ -212,7 +212,12 @@ def test_live_fixture_serves_seeded_data_and_admin_helper(live: LiveSandbox) -> 
         orders = client.get("/wp-json/wc/v3/orders")
     assert orders.status_code == 200
     assert int(orders.headers["X-WP-Total"]) == len(live.seeded.orders)
-    answer = admin(live, "GET", "/", None)
-    assert answer.status_code != 401  # the token is accepted (whatever the admin endpoint implements)
-    no_token = httpx.get(live.base_url + "/__sandbox__/", verify=live.served.verify)
-    assert no_token.status_code in (401, 403, 501)
+    state = admin(live, "GET", "/state")
+    assert state.status_code == 200
+    assert state.json()["modes"]["permalinks"] == "pretty"
+    assert admin(live, "PUT", "/modes", {"maintenance": True}).status_code == 200
+    with live.client(live.keys.read) as client:
+        assert client.get("/wp-json/wc/v3/orders").status_code == 503
+    live.reset_switches()
+    no_token = httpx.get(live.base_url + "/__sandbox__/state", verify=live.served.verify)
+    assert no_token.status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from woobridge.sandbox.app import ADMIN_PREFIX, Sandbox
-from woobridge.sandbox.server import DEFAULT_TLS_DIR, ServedSandbox, serve_until_signalled
+from woobridge.sandbox.server import ADMIN_TOKEN_ENV, DEFAULT_TLS_DIR, ServedSandbox, serve_until_signalled
 from woobridge.sandbox.state import IssuedKey, Settings, Store, User
 from woobridge.sandbox.switches import Modes
 
@@ -128,7 +129,7 @@ def build_sandbox(
     store.settings.timezone = timezone
     store.settings.wc_version = wc_version
     store.save_settings()
-    sandbox = Sandbox(store)
+    sandbox = Sandbox(store, admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None)
     apply_modes(sandbox, modes)
     apply_faults(sandbox, faults)
     seeded = None
