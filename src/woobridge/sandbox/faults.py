@@ -268,7 +268,8 @@ class FaultPlanSpec(BaseModel):
 
 # -- the command-line syntax ----------------------------------------------------------------------------------
 
-_SPEC_HELP = (
+# One line of help for the command line's --fault option.
+FAULT_SPEC_HELP = (
     "write KIND[=ITEM,ITEM…], e.g. latency=50+20, 429=0.1,retry_after=30, reset=schedule:3,7, 503=every:10, "
     "timeout_after_write=schedule:1,path=/orders,methods=POST,hold=5, drift=insert=2,modify=1"
 )
@@ -293,7 +294,7 @@ def parse_fault_spec(spec: str) -> FaultRule:
     """
     text = spec.strip()
     if not text:
-        raise FaultSpecError(f"empty fault spec; {_SPEC_HELP}")
+        raise FaultSpecError(f"empty fault spec; {FAULT_SPEC_HELP}")
     kind_text, _, rest = text.partition("=")
     kind = KIND_ALIASES.get(kind_text.strip().lower(), kind_text.strip().lower())
     if kind not in KINDS:
@@ -306,7 +307,7 @@ def parse_fault_spec(spec: str) -> FaultRule:
     for raw_item in rest.split(",") if rest else []:
         item = raw_item.strip()
         if not item:
-            raise FaultSpecError(f"empty item in {spec!r} (two commas in a row?); {_SPEC_HELP}")
+            raise FaultSpecError(f"empty item in {spec!r} (two commas in a row?); {FAULT_SPEC_HELP}")
         if in_schedule and item.isdigit():
             fields["schedule"].append(int(item))
             continue
@@ -708,6 +709,7 @@ def _create_drift_order(store: Store, rng: random.Random) -> Obj:
 
 
 __all__: Sequence[str] = (
+    "FAULT_SPEC_HELP",
     "ConnectionDropped",
     "FaultPlan",
     "FaultPlanSpec",
