@@ -17,6 +17,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import re
 import socket
 import ssl
 import time
@@ -29,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 import stamina
 
-from woobridge.woo.auth import Credentials, oauth_params, redact_text, redact_url
+from woobridge.woo.auth import MASK, Credentials, oauth_params, redact_text, redact_url
 from woobridge.woo.errors import (
     ConnectionRefused,
     ConnectionReset,
@@ -49,6 +50,29 @@ from woobridge.woo.errors import (
 from woobridge.woo.urls import origin_of
 
 log = logging.getLogger("woobridge.woo")
+
+
+class _RedactHttpxURLs(logging.Filter):
+    """httpx logs every request URL at INFO; with query-string auth that URL holds the secret. Redact it at the
+    source, so it is safe whatever handlers the application (or a test's caplog) attaches."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "consumer_secret" in message or "oauth_signature" in message or "consumer_key" in message:
+            record.msg = _QUERY_CREDENTIAL.sub(_mask_credential, message)
+            record.args = None
+        return True
+
+
+_QUERY_CREDENTIAL = re.compile(r"(consumer_secret|oauth_signature|consumer_key|oauth_consumer_key)=([^&\s\"']*)")
+
+
+def _mask_credential(match: re.Match[str]) -> str:
+    name, value = match.group(1), match.group(2)
+    return f"{name}=…{value[-7:]}" if name.endswith("consumer_key") else f"{name}={MASK}"
+
+
+logging.getLogger("httpx").addFilter(_RedactHttpxURLs())
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -468,7 +492,7 @@ class WooClient:
         async with self._semaphore:
             self.requests_sent += 1
             try:
-                async with asyncio.timeout(timeout + 1):
+                async with asyncio.timeout(timeout + 0.5):  # backstop where httpx timeouts do not apply
                     response = await self._http.request(
                         method,
                         url,
