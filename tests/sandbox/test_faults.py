@@ -344,6 +344,16 @@ def test_a_trickled_body_arrives_whole_but_slowly_over_tcp(sandbox: Sandbox) -> 
     assert elapsed > 0.2
 
 
+def test_a_trickle_stops_when_the_client_gives_up(sandbox: Sandbox) -> None:
+    sandbox.faults = plan("trickle=chunk=1,delay=50")  # the index would take minutes
+    with served_over_tcp(sandbox.app) as base, httpx.Client(base_url=base, timeout=5) as client:
+        with client.stream("GET", INDEX) as response:
+            first = next(response.iter_raw())
+        assert first == b"{"
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 3
+
+
 # -- the write that happened while the client timed out -------------------------------------------------------
 
 

@@ -552,13 +552,19 @@ class FaultPlan:
             return
         if rule.kind == "trickle":
             await send({**captured.start, "type": "http.response.start"})
-            for offset in range(0, len(body), rule.chunk):
-                if offset:
-                    await asyncio.sleep(rule.delay / 1000)
-                await send(
-                    {"type": "http.response.body", "body": body[offset : offset + rule.chunk], "more_body": True}
-                )
-            await send({"type": "http.response.body", "body": b""})
+            # A client that gives up closes the socket; stop trickling then rather than sleep through the body.
+            gone = asyncio.ensure_future(_disconnected(receive))
+            try:
+                for offset in range(0, len(body), rule.chunk):
+                    if offset:
+                        await asyncio.sleep(rule.delay / 1000)
+                    if gone.done():
+                        return
+                    piece = body[offset : offset + rule.chunk]
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            finally:
+                gone.cancel()
             return
         # timeout_after_write: the write is done; hold the answer until the client gives up or `hold` passes.
         if await _client_left_within(receive, rule.hold):
@@ -581,15 +587,16 @@ async def _capture(app: App, scope: Scope, receive: Receive) -> _Captured:
     return captured
 
 
+async def _disconnected(receive: Receive) -> None:
+    """Return once the server reports that the client went away (the request body is read and dropped)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _client_left_within(receive: Receive, seconds: float) -> bool:
     """Wait up to ``seconds`` for the client to disconnect (it times out and closes the socket)."""
-
-    async def disconnected() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
     try:
-        await asyncio.wait_for(disconnected(), seconds)
+        await asyncio.wait_for(_disconnected(receive), seconds)
     except TimeoutError:
         return False
     return True
