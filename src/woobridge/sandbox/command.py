@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from dataclasses import dataclass, fields
@@ -135,6 +136,10 @@ def build_sandbox(
     seeded = None
     if counts is not None and fresh:
         seeded = seed(store, **counts).counts()
+    # The store lives as long as the process: keep its many objects out of the collector's full passes,
+    # which would otherwise stall requests on a big seeded store.
+    gc.collect()
+    gc.freeze()
     return sandbox, seeded
 
 
