@@ -1,0 +1,1 @@
+"""Command-line commands beyond the sandbox: ``connect``, ``check``, ``rotate`` and ``connections``."""
