@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import ssl
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -221,3 +224,51 @@ def test_live_fixture_serves_seeded_data_and_admin_helper(live: LiveSandbox) -> 
     live.reset_switches()
     no_token = httpx.get(live.base_url + "/__sandbox__/state", verify=live.served.verify)
     assert no_token.status_code == 401
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.received.append((dict(self.headers.items()), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        del format, args
+
+
+def test_served_sandbox_delivers_webhooks_in_the_background(tmp_path: Path) -> None:
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    sandbox = _sandbox()
+    keys = issue_standard_keys(sandbox.store)
+    try:
+        with ServedSandbox(sandbox, tls_dir=tmp_path, deliver_interval=0.05) as served:
+            auth = (keys.admin.consumer_key, keys.admin.consumer_secret)
+            with httpx.Client(base_url=served.base_url, verify=served.verify, auth=auth) as client:
+                hook = client.post(
+                    "/wp-json/wc/v3/webhooks",
+                    json={
+                        "name": "erp",
+                        "topic": "order.created",
+                        "delivery_url": f"http://127.0.0.1:{receiver.server_port}/hook",
+                        "secret": "s3cret",
+                    },
+                )
+                assert hook.status_code == 201, hook.text
+                order = client.post("/wp-json/wc/v3/orders", json={"status": "pending"})
+                assert order.status_code == 201, order.text
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                topics = [h.get("X-WC-Webhook-Topic") for h, _ in _Receiver.received]
+                if "order.created" in topics:
+                    break
+                time.sleep(0.05)
+            topics = [h.get("X-WC-Webhook-Topic") for h, _ in _Receiver.received]
+            assert "order.created" in topics, _Receiver.received
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
