@@ -74,7 +74,7 @@ class Sandbox:
 
         self.store = store or Store()
         self.modes = Modes()
-        self.faults = FaultPlan()
+        self.faults = FaultPlan(store=self.store)
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.router = build_router()
         self.deliverer = Deliverer(self)

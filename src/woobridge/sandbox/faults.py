@@ -450,7 +450,7 @@ class FaultPlan:
     """The active fault rules of a sandbox, their random generators and the counts of injected faults."""
 
     def __init__(self, rules: Iterable[FaultRule] = (), seed: int = 0, store: Store | None = None) -> None:
-        # page_drift writes orders; without a store given here it uses the one of the app it wraps.
+        # page_drift writes orders into this store.
         self.store = store
         self.seed = seed
         self.rules: list[FaultRule] = []
@@ -525,7 +525,7 @@ class FaultPlan:
         drift = next((s for s in fired if s.rule.kind == "page_drift"), None)
         if drift is not None:
             self._hit(drift)
-            store = self.store or _store_behind(app)
+            store = self.store
             if store is None:
                 raise RuntimeError("page_drift needs the sandbox store: create the FaultPlan with store=…")
             apply_page_drift(store, drift.rule, drift.rng)
@@ -600,12 +600,6 @@ async def _client_left_within(receive: Receive, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-def _store_behind(app: App) -> Store | None:
-    """The store of the SandboxApp whose bound method ``app`` is (app.py passes ``self._serve``)."""
-    sandbox = getattr(getattr(app, "__self__", None), "sandbox", None)
-    return getattr(sandbox, "store", None)
 
 
 # -- error pages ----------------------------------------------------------------------------------------------
