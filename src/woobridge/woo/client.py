@@ -214,7 +214,7 @@ _TLS_REASONS = {
 
 
 def tls_reason(error: BaseException) -> str | None:
-    """self-signed | expired | not-yet-valid | hostname-mismatch | unknown-ca | other, or None if not TLS."""
+    """self-signed | expired | not-yet-valid | hostname-mismatch | unknown-ca | not-tls | other; None: not TLS."""
     for link in _chain(error):
         if isinstance(link, ssl.SSLCertVerificationError):
             reason = _TLS_REASONS.get(link.verify_code or 0)
@@ -229,6 +229,9 @@ def tls_reason(error: BaseException) -> str | None:
                 return "hostname-mismatch"
             return "unknown-ca" if "issuer" in text else "other"
         if isinstance(link, ssl.SSLError):
+            text = str(link).upper()
+            if "WRONG_VERSION_NUMBER" in text or "RECORD_LAYER_FAILURE" in text or "PACKET_LENGTH_TOO_LONG" in text:
+                return "not-tls"  # the port answers, but in plain HTTP
             return "other"
     return None
 

@@ -78,6 +78,7 @@ _TLS_WORDS = {
     "hostname-mismatch": "was issued for a different host name",
     "unknown-ca": "is signed by an authority woobridge does not trust (or the chain is incomplete)",
 }
+_NOT_TLS = "does not speak TLS on this port: it answers in plain HTTP (HTTPS is not set up there)"
 
 
 @dataclass
@@ -169,6 +170,8 @@ def diagnose_error(error: WooError, store_url: str) -> Diagnosis:
         )
     if isinstance(error, TLSFailure):
         code = _TLS_CODES.get(error.reason, "WB208")
+        if error.reason == "not-tls":
+            return Diagnosis(code, f"The server at {host} {_NOT_TLS}.", evidence)
         words = _TLS_WORDS.get(error.reason, "was rejected during the TLS handshake")
         return Diagnosis(code, f"The TLS certificate of {host} {words}.", evidence)
     if isinstance(error, ConnectionReset):

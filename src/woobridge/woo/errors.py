@@ -11,7 +11,7 @@ redacted, and ``retryable`` — whether trying the same request again later can 
     ├── TransportError         no usable HTTP answer
     │   ├── DNSFailure
     │   ├── ConnectionRefused
-    │   ├── TLSFailure         .reason: self-signed | expired | not-yet-valid | hostname-mismatch | unknown-ca | other
+    │   ├── TLSFailure         .reason: self-signed, expired, not-yet-valid, hostname-mismatch, unknown-ca, not-tls…
     │   ├── Timeout
     │   ├── ConnectionReset
     │   └── WriteOutcomeUnknown   a write was sent, then the answer was lost: it may or may not have happened
