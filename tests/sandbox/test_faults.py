@@ -444,7 +444,7 @@ async def test_page_drift_changes_the_list_between_page_requests(
 ) -> None:
     auth = (keys.admin.consumer_key, keys.admin.consumer_secret)
     _some_orders(sandbox.store, 4)
-    sandbox.faults = plan("drift=insert=2,modify=0")
+    sandbox.faults = FaultPlan([parse_fault_spec("drift=insert=2,modify=0")], store=sandbox.store)
     first = await asgi_client.get("/wp-json/wc/v3/orders", params={"per_page": 2, "page": 1}, auth=auth)
     assert first.headers["x-wp-total"] == "4"  # page 1 is left alone
     second = await asgi_client.get("/wp-json/wc/v3/orders", params={"per_page": 2, "page": 2}, auth=auth)
