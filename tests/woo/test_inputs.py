@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from woobridge.woo import DIAGNOSES, Credentials, InputError, Secret, check_inputs, redact_url
-from woobridge.woo.codes import NAMES, Diagnosis
+from woobridge.woo.codes import NAMES, Diagnosis, diagnosis_table_markdown
 
 
 def make_key() -> str:
@@ -152,3 +152,9 @@ def test_every_code_is_documented_with_a_title_a_fix_and_a_name() -> None:
         "403 woocommerce_rest_cannot_view",
     ):
         assert named in titles
+
+
+def test_the_readme_table_lists_every_code() -> None:
+    table = diagnosis_table_markdown()
+    assert all(f"`{code}`" in table for code in DIAGNOSES)
+    assert len(table.strip().splitlines()) == len(DIAGNOSES) + 2

@@ -111,6 +111,8 @@ async def test_revoked_key_is_told_apart_from_a_stripped_header(sandbox: Sandbox
     assert code_of(result) == "WB302"
     assert "401 woocommerce_rest_cannot_view" in shown(result)
     assert result.diagnosis is not None and not result.diagnosis.suggest_query_auth
+    assert result.diagnosis.evidence["status"] == 401
+    assert result.diagnosis.evidence["code"] == "woocommerce_rest_cannot_view"
     assert keys.admin.consumer_key[-7:] in result.diagnosis.cause
 
 
@@ -233,6 +235,13 @@ async def test_redirect_to_another_origin_names_the_url_to_use(sandbox: Sandbox,
     assert result.diagnosis is not None and result.diagnosis.use_url == "https://www.shop.test"
     assert "https://www.shop.test" in result.diagnosis.fix
     assert result.requests == 1  # nothing was sent to the other origin
+
+
+async def test_redirect_from_https_to_plain_http(sandbox: Sandbox, keys: Keys) -> None:
+    sandbox.modes.canonical_origin = "http://shop.test"
+    result = await connect(sandbox, keys.admin)
+    assert code_of(result) == "WB211"
+    assert result.requests == 1
 
 
 async def test_http_store_url_sends_nothing(sandbox: Sandbox, keys: Keys) -> None:

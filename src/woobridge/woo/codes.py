@@ -213,6 +213,15 @@ NAMES: dict[str, str] = {code: name for code, (name, _, _) in _TABLE.items()}
 """code → short stable name, e.g. ``WB101`` → ``https-required``."""
 
 
+def diagnosis_table_markdown() -> str:
+    """The diagnosis codes as a Markdown table (code, name, what it means, fix), for the README."""
+    lines = ["| Code | Name | What it means | Fix |", "|---|---|---|---|"]
+    for code, (name, title, fix) in _TABLE.items():
+        cells = [f"`{code}`", f"`{name}`", title, fix]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class Diagnosis:
     """Why a store could not be connected: stable ``code``, one-line ``cause``, the ``fix`` and the ``evidence``."""

@@ -477,13 +477,13 @@ def _role_diagnosis(error: HTTPError, result: Validation) -> Diagnosis:
 
 async def _anonymous(client: WooClient, credentials: Credentials, result: Validation, first: HTTPError) -> Any:
     """401 woocommerce_rest_cannot_view: the store treated the request as anonymous. Find out why."""
-    evidence = {"first": first.evidence()}
+    evidence: dict[str, Any] = first.evidence()
     params = {"_fields": SYSTEM_STATUS_FIELDS}
     if credentials.auth == "basic":
         try:
             response = await client.request("GET", "system_status", params=params, auth="query")
         except HTTPError as error:
-            evidence["query_string"] = error.evidence()
+            evidence["query_string_retry"] = error.evidence()
             if error.status == 403 and error.code == "woocommerce_rest_cannot_view":
                 diagnosis = _role_diagnosis(error, result)
                 diagnosis.cause += " (Also: the server drops the Authorization header; query-string auth works.)"
