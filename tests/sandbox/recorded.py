@@ -327,9 +327,10 @@ def _add_catalogue(scenario: Scenario) -> None:
     stocked = {"manage_stock": True, "stock_quantity": 50}
     for recorded, payload in SIMPLE_PRODUCTS:
         products[recorded] = int(create_product(store, {**payload, **stocked})["id"])
+    # Global attributes (pa_size, pa_color, ids 1 and 2), as on the recorded store.
     attributes = [
-        {"name": "Size", "options": ["S", "M", "L"], "variation": True, "visible": True},
-        {"name": "Color", "options": ["Red", "Blue"], "variation": True, "visible": True},
+        {"id": 1, "name": "Size", "options": ["S", "M", "L"], "variation": True, "visible": True},
+        {"id": 2, "name": "Color", "options": ["Red", "Blue"], "variation": True, "visible": True},
     ]
     polo = create_product(store, {"name": "Polo Shirt", "type": "variable", "attributes": attributes})
     products[17] = int(polo["id"])
@@ -341,7 +342,7 @@ def _add_catalogue(scenario: Scenario) -> None:
                 {
                     "sku": f"POLO-{size}-{color}",
                     "regular_price": price,
-                    "attributes": [{"name": "Size", "option": size}, {"name": "Color", "option": color}],
+                    "attributes": [{"id": 1, "option": size}, {"id": 2, "option": color}],
                     **stocked,
                 },
             )

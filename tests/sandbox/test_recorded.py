@@ -7,14 +7,22 @@ marked xfail with the reason, never skipped.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import httpx
 import pytest
-from recorded import (
+
+from .recorded import (
     RECORDED_DIR,
+    Exchange,
+    RecordedResponse,
     Recording,
     Tolerance,
     build_scenario,
     compare,
     load_recordings,
+    parse_links,
     recording_files,
     replay,
     replay_history,
@@ -70,3 +78,56 @@ async def test_sandbox_answers_like_the_recorded_store(recording: Recording) -> 
         for problem in compare(expected, exchange, tolerance)
     ]
     assert not problems, f"{recording.name} ({recording.description}):\n  " + "\n  ".join(problems)
+
+
+# -- the comparison itself must bite: a sandbox answer that differs where clients look is reported ---------------
+
+
+def _recording(name: str) -> Recording:
+    return next(r for r in RECORDINGS if r.name == name)
+
+
+def _exchange_like(recorded: RecordedResponse, body: Any, **header_changes: str | None) -> Exchange:
+    headers = {k.lower(): v for k, v in recorded.headers}
+    for name, value in header_changes.items():
+        key = name.lower().replace("_", "-")
+        if value is None:
+            headers.pop(key, None)
+        else:
+            headers[key] = value
+    return Exchange(recorded.status, httpx.Headers(headers), json.dumps(body).encode())
+
+
+def test_an_identical_answer_passes_the_comparison() -> None:
+    recorded = _recording("11-orders-page1.txt").final
+    assert compare(recorded, _exchange_like(recorded, json.loads(recorded.body)), Tolerance()) == []
+
+
+def test_differences_clients_would_see_are_reported() -> None:
+    recorded = _recording("11-orders-page1.txt").final
+    body = json.loads(recorded.body)
+    del body[0]["line_items"][0]["sku"]
+    body[0]["total"] = 25.5
+    link = recorded.header("link") or ""
+    problems = compare(
+        recorded,
+        _exchange_like(recorded, body, allow="GET", link=link.replace("page=2", "page=3"), x_wp_total=None),
+        Tolerance(),
+    )
+    text = "\n".join(problems)
+    assert "body[0].line_items[0]: missing fields ['sku']" in text
+    assert "body[0].total: recorded string" in text
+    assert "Allow: recorded 'GET, POST', sandbox 'GET'" in text
+    assert "Link next page: recorded 2, sandbox 3" in text
+    assert "X-WP-Total: recorded '6', sandbox None" in text
+
+
+def test_error_bodies_are_compared_by_code_message_and_data_shape() -> None:
+    recorded = _recording("13-refund-too-large.txt").final
+    wrong = {"code": "woocommerce_rest_cannot_create_order_refund", "message": "Invalid refund amount.", "data": 400}
+    assert compare(recorded, _exchange_like(recorded, wrong), Tolerance()) == ["body.data: recorded 500, sandbox 400"]
+
+
+def test_link_headers_with_placeholder_keys_are_parsed() -> None:
+    link = _recording("17g-http-oauth1-orders-page.txt").final.header("link")
+    assert [rel for _, rel in parse_links(link)] == ["next"]
