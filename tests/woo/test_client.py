@@ -266,3 +266,17 @@ async def test_redirects_to_another_origin_are_refused(sandbox: Sandbox, woo: Wo
         await woo.get("system_status")
     assert caught.value.location.startswith("https://www.shop.test/wp-json/wc/v3/system_status")
     assert woo.requests_sent == 1
+
+
+async def test_writes_are_retried_when_they_surely_did_not_happen(sandbox: Sandbox, woo: WooClient) -> None:
+    sandbox.faults.replace([FaultRule(kind="429", schedule=(1,), retry_after=0, methods=("POST",))])
+    created = await woo.post("products", {"name": "after throttling", "regular_price": "1.00"})
+    assert created["name"] == "after throttling" and woo.requests_sent == 2
+    assert len(products_named(sandbox, "after throttling")) == 1
+
+
+async def test_a_503_on_a_write_is_not_repeated_blindly(sandbox: Sandbox, woo: WooClient) -> None:
+    sandbox.faults.replace([FaultRule(kind="503", after_write=True, methods=("POST",))])
+    with pytest.raises(WriteOutcomeUnknown):
+        await woo.post("products", {"name": "behind a 503", "regular_price": "1.00"})
+    assert len(products_named(sandbox, "behind a 503")) == 1

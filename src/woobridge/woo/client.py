@@ -279,7 +279,9 @@ def _outcome_unknown(error: WooError) -> bool:
         return error.phase not in ("connect", "pool")
     if isinstance(error, ConnectionReset | InvalidResponse):
         return True
-    return isinstance(error, ServerError) and error.status in (500, 502, 504) and error.code is None
+    # An HTML 5xx from a proxy or PHP's fatal-error page may come after the store did the work; a WordPress error
+    # ({"code": …}) means WordPress answered, so the outcome is known. 429 is refused before the store sees it.
+    return isinstance(error, ServerError) and error.status in (500, 502, 503, 504) and error.code is None
 
 
 class _VerifiedAbsent(Exception):

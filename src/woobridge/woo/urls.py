@@ -97,8 +97,7 @@ def normalize_store_url(raw: str) -> tuple[str, list[str]]:
             path = path[:at]
             lowered = path.lower()
     if path.endswith("/"):
-        if path.strip("/") or path:
-            notes.append("Removed the trailing slash from the Store URL.")
+        notes.append("Removed the trailing slash from the Store URL.")
         path = path.rstrip("/")
     netloc = host if ":" not in host else f"[{host}]"
     if port is not None and port != 443:
