@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -133,3 +134,23 @@ def test_seed_spec_parsing() -> None:
     for bad in ("products", "widgets=3", "orders=many", "orders=-1"):
         with pytest.raises(ValueError, match="bad seed spec"):
             parse_seed_spec(bad)
+
+
+def test_seeding_a_state_file_writes_it_once_and_it_reopens_whole(tmp_path: Path) -> None:
+    path = tmp_path / "shop.sqlite"
+    store = Store(path=path)
+    store.add_user("administrator", "admin")
+    started = time.perf_counter()
+    summary = seed(store, products=20, orders=300, customers=15, seed=8)
+    assert time.perf_counter() - started < 5  # one transaction, not an fsync per object
+    expected = _shop(store)
+    store.put("order", {**store.objects["order"][summary.orders[0]], "status": "cancelled"})  # still write-through
+    expected["orders"][0] = (*expected["orders"][0][:1], "cancelled", *expected["orders"][0][2:])
+    store.close()
+
+    reopened = Store(path=path)
+    assert {k: sorted(v) for k, v in _shop(reopened).items()} == {k: sorted(v) for k, v in expected.items()}
+    assert summary.deleted_product_id not in reopened.objects["product"]
+    assert sorted(u.login for u in reopened.users.values() if u.role != "customer") == ["admin"]
+    assert len([u for u in reopened.users.values() if u.role == "customer"]) == 15
+    assert reopened.next_post_id() > max(summary.orders)
