@@ -625,11 +625,9 @@ def _kind(value: Any) -> str:
 
 
 def shape_differences(expected: Any, actual: Any, where: str = "body") -> Iterator[str]:
-    """Field names and value types, recursively; lists by their first element; null matches any type (which
-    fields are null depends on the data, e.g. date_paid of a pending order)."""
+    """Field names and value types, recursively (null is a type of its own: the scenario's data is chosen so
+    the same fields are null, e.g. date_completed of a processing order); lists by their first element."""
     want, got = _kind(expected), _kind(actual)
-    if "null" in (want, got):
-        return
     if want != got:
         yield f"{where}: recorded {want} {_short(expected)}, sandbox {got} {_short(actual)}"
         return
@@ -739,6 +737,10 @@ def _content_type(value: str | None) -> str:
     return ";".join(part.strip() for part in (value or "").lower().split(";"))
 
 
+# Set by the web server and the transport, not by WordPress.
+TRANSPORT_HEADERS = {"server", "date", "transfer-encoding", "connection", "content-length"}
+
+
 def compare(recorded: RecordedResponse, exchange: Exchange, tolerance: Tolerance) -> list[str]:
     """What differs between the real store's answer and the sandbox's, on what clients read."""
     problems: list[str] = []
@@ -784,6 +786,14 @@ def compare(recorded: RecordedResponse, exchange: Exchange, tolerance: Tolerance
     if recorded.header("retry-after") != exchange.headers.get("retry-after"):
         problems.append(
             f"Retry-After: recorded {recorded.header('retry-after')!r}, sandbox {exchange.headers.get('retry-after')!r}"
+        )
+    # Every other header the store sent, by name (values like Vary and Expires are not read by clients, but a
+    # header the real store sends and the sandbox forgets, or the reverse, is a difference all the same).
+    want_names = {k.lower() for k, _ in recorded.headers} - TRANSPORT_HEADERS
+    got_names = {k.lower() for k in exchange.headers} - TRANSPORT_HEADERS
+    if want_names != got_names:
+        problems.append(
+            f"headers: missing {sorted(want_names - got_names)}, unexpected {sorted(got_names - want_names)}"
         )
     if "www-authenticate" in exchange.headers:
         problems.append("WWW-Authenticate: the real store sends none")

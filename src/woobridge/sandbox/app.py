@@ -147,18 +147,50 @@ class SandboxApp:
             if not pretty:
                 # No rewrite rules: WordPress' canonical redirect adds a slash, then the theme answers HTML.
                 if not path.endswith("/"):
-                    return pages.redirect(settings.home_url + path + "/" + (f"?{url.query}" if url.query else ""))
-                return pages.home(settings, pretty, status=200, head=request.method == "HEAD")
+                    page = pages.redirect(settings.home_url + path + "/" + (f"?{url.query}" if url.query else ""))
+                else:
+                    page = pages.home(settings, pretty, status=200, head=request.method == "HEAD")
+                return self._front_end(page, request, path, query_pairs)
             rest_route = path[len("/wp-json") :] or "/"
         if rest_route is None:
             if path in ("/", "/index.php"):
-                return pages.home(settings, pretty, head=request.method == "HEAD")
-            return pages.not_found(settings, pretty)
+                page = pages.home(settings, pretty, head=request.method == "HEAD")
+            else:
+                page = pages.not_found(settings, pretty)
+            return self._front_end(page, request, path, query_pairs)
 
         if modes.rest_blocked == "waf":
             return pages.waf_block()
         rest_root = settings.home_url + ("/wp-json/" if pretty else "/index.php?rest_route=/")
         return self.rest(request, body, path, url.query, query_pairs, rest_route.rstrip("/") or "/", rest_root)
+
+    def _front_end(self, page: Response, request: Request, path: str, query_pairs: list[tuple[str, str]]) -> Response:
+        """A theme page. WooCommerce's key authentication hooks determine_current_user for every request whose
+        URI contains ``wp-json/wc/`` (plain permalinks send /wp-json/wc/... here), so valid keys log the user in
+        on the front end too, and WordPress then sends its no-cache headers (recordings 19, 19j, 19m)."""
+        store = self.sandbox.store
+        try:
+            with store.lock:
+                identity = authenticate(
+                    store,
+                    AuthRequest(
+                        method=request.method.upper(),
+                        path=path,
+                        raw_query=request.url.query,
+                        query_pairs=query_pairs,
+                        form_pairs=[],
+                        authorization=None
+                        if self.sandbox.modes.strip_authorization
+                        else request.headers.get("authorization"),
+                        is_ssl=request.url.scheme == "https" and not self.sandbox.modes.https_not_detected,
+                    ),
+                )
+        except RestError:
+            return page  # an authentication error only matters to the REST server; the page is served anonymously
+        if identity.user is not None:
+            for name, value in _NO_CACHE:
+                page.headers[name] = value
+        return page
 
     def rest(
         self,
@@ -222,6 +254,7 @@ class SandboxApp:
             extra_headers.append(("Allow", allow))
         if identity.user is not None:
             extra_headers += _NO_CACHE
+        extra_headers += _cors_headers(request, logged_in=identity.user is not None)
         return rest_response(reply, rest_root, extra_headers, head=request.method == "HEAD")
 
     def dispatch(
@@ -280,6 +313,22 @@ class SandboxApp:
         if 200 <= reply.status < 300 and params.get("_fields"):
             reply.body = filter_fields(reply.body, params["_fields"])
         return reply, _allow_header(matched.endpoints, call)
+
+
+def _cors_headers(request: Request, logged_in: bool) -> list[tuple[str, str]]:
+    """rest_send_cors_headers: a request with an Origin gets it echoed with credentials allowed; an anonymous
+    GET without one answers ``Vary: Origin`` (its response may be cached and shared)."""
+    origin = request.headers.get("origin")
+    if origin:
+        return [
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Allow-Methods", "OPTIONS, GET, POST, PUT, PATCH, DELETE"),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Vary", "Origin"),
+        ]
+    if request.method.upper() == "GET" and not logged_in:
+        return [("Vary", "Origin")]
+    return []
 
 
 def _allow_header(endpoints: list[Endpoint], call: Call) -> str | None:
