@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import secrets
 
+import pytest
 from click.testing import Result
 
+from woobridge.commands import connections
 from woobridge.sandbox.state import IssuedKey
 from woobridge.sandbox.testing import Keys
 from woobridge.state import Connection, StateDB
@@ -283,3 +285,18 @@ def test_help_documents_the_exit_codes(cli: Cli) -> None:
     for command in ("connect", "check", "rotate"):
         text = cli.run(command, "--help").stdout
         assert "Exit codes" in text and "rotate the key" in text
+
+
+def test_at_a_terminal_the_secret_is_prompted_for_hidden_and_query_auth_is_offered(
+    cli: Cli, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connections, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(connections, "_interactive", lambda: True)
+    cli.sandbox.modes.strip_authorization = True
+    args = ["connect", "shop", "--url", "https://shop.test", "--key", keys.manager.consumer_key]
+    result = cli.run(*args, input=keys.manager.consumer_secret + "\ny\n")
+    assert result.exit_code == 0, output(result)
+    assert "Consumer secret (cs_…, input hidden):" in result.stdout
+    assert keys.manager.consumer_secret not in result.stdout  # not echoed
+    assert "query-string authentication?" in result.stdout
+    assert stored(cli).auth == "query"

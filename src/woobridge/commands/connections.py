@@ -156,7 +156,7 @@ def read_secret(secret_stdin: bool, services: Services) -> Secret:
         secret = Secret(line)
     elif services.environ.get(SECRET_ENV):
         secret = Secret(services.environ[SECRET_ENV])
-    elif sys.stdin.isatty():
+    elif _stdin_is_terminal():
         secret = Secret(typer.prompt("Consumer secret (cs_…, input hidden)", hide_input=True))
     else:
         raise CommandFailed(
@@ -213,8 +213,13 @@ def credentials_of(connection: Connection, services: Services) -> Credentials:
     return Credentials(connection.store_url, connection.unseal_key(vault), secret, auth, connection.ca_file)
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    """A person at a terminal, who can answer a question (not a script, not a pipe)."""
+    return _stdin_is_terminal() and sys.stdout.isatty()
 
 
 # -- output ------------------------------------------------------------------------------------------------------
