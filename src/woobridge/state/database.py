@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from woobridge.state.locations import ensure_private_dir
@@ -24,6 +24,7 @@ from woobridge.state.locations import ensure_private_dir
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 0x776F6F62  # "woob": the advisory lock that serialises migrations on PostgreSQL
 
 
 class StateDB:
@@ -58,6 +59,9 @@ class StateDB:
         config = alembic_config()
         head = ScriptDirectory.from_config(config).get_current_head()
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Workers starting together: one migrates, the others wait here and then find the schema at head.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             current = MigrationContext.configure(connection).get_current_revision()
             if current == head:
                 return
