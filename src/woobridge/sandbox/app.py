@@ -170,7 +170,7 @@ class SandboxApp:
         on the front end too, and WordPress then sends its no-cache headers (recordings 19, 19j, 19m)."""
         store = self.sandbox.store
         try:
-            with store.lock:
+            with store.lock, store.transaction():
                 identity = authenticate(
                     store,
                     AuthRequest(
@@ -225,7 +225,7 @@ class SandboxApp:
                 elif "x-www-form-urlencoded" in content_type:
                     form_pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
                     parsed_body = php_parse(form_pairs)
-            with store.lock:
+            with store.lock, store.transaction():
                 if modes.rest_blocked == "plugin":
                     raise RestError(
                         "rest_cannot_access",

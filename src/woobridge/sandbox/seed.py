@@ -12,17 +12,14 @@ every status.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import json
 import random
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from woobridge.sandbox.state import KINDS, Obj, Store, iso, parse_iso
+from woobridge.sandbox.state import Obj, Store, iso, parse_iso
 
 # Seeded dates are laid out backwards from this instant (UTC), never from the wall clock.
 EPOCH = datetime(2026, 11, 1, 9, 0, 0)
@@ -212,38 +209,9 @@ def parse_seed_spec(spec: str) -> dict[str, int]:
 
 def seed(store: Store, products: int = 40, orders: int = 200, customers: int = 30, seed: int = 1) -> SeedSummary:
     """Fill ``store`` with a reproducible shop; returns what was made. Call on an empty store."""
-    with store.lock, _written_at_once(store):
+    # One transaction: a state file gets the whole shop in one commit, and a crash mid-seed leaves it as it was.
+    with store.lock, store.transaction():
         return _Seeder(store, random.Random(seed)).run(products, orders, customers)
-
-
-@contextlib.contextmanager
-def _written_at_once(store: Store) -> Iterator[None]:
-    """Build in memory, then write the whole store to its state file (if any) in one transaction.
-
-    A commit per object costs an fsync each (10,000 orders took minutes); one transaction takes a second, and a
-    crash while seeding leaves the state file as it was instead of half a shop.
-    """
-    db = store._db
-    if db is None:
-        yield
-        return
-    store._db = None
-    try:
-        yield
-    finally:
-        store._db = db
-    db.execute("BEGIN")
-    try:
-        db.execute("DELETE FROM objects")  # memory holds all of it: the file was loaded in full when opened
-        db.executemany(
-            "INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)",
-            [(kind, object_id, json.dumps(obj)) for kind in KINDS for object_id, obj in store.objects[kind].items()],
-        )
-        store.save_settings()  # settings, sequences, users and keys
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 class _Seeder:

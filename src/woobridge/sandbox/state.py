@@ -8,6 +8,7 @@ survives restarts and a crash loses nothing it acknowledged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -179,6 +180,8 @@ class Store:
         self.clock_offset = timedelta(0)
         self._listeners: list[Callable[[str, str, int], None]] = []
         self._db: sqlite3.Connection | None = None
+        self._transaction_depth = 0
+        self._meta_dirty = False
         if path is not None:
             self._open(path)
 
@@ -215,15 +218,36 @@ class Store:
                 "INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)",
                 (kind, int(obj["id"]), json.dumps(obj)),
             )
-            self._db.commit()
         return obj
 
     def remove(self, kind: str, object_id: int) -> Obj | None:
         obj = self.objects[kind].pop(object_id, None)
         if self._db is not None:
             self._db.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, object_id))
-            self._db.commit()
         return obj
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Write everything done inside to the state file in one commit (a request, or a whole seed).
+
+        Outside a transaction each write commits on its own. WooCommerce has no transactions either: what a
+        failed request changed in memory stays changed, so the commit happens whatever the outcome."""
+        if self._db is None or self._transaction_depth:
+            self._transaction_depth += 1
+            try:
+                yield
+            finally:
+                self._transaction_depth -= 1
+            return
+        self._transaction_depth = 1
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._transaction_depth = 0
+            if self._meta_dirty:
+                self._write_meta()
+            self._db.execute("COMMIT")
 
     # -- events (webhooks listen here) ---------------------------------------------------------------------
 
@@ -303,6 +327,14 @@ class Store:
     def _persist_meta(self) -> None:
         if self._db is None:
             return
+        if self._transaction_depth:
+            self._meta_dirty = True  # written once, when the transaction commits
+            return
+        self._write_meta()
+
+    def _write_meta(self) -> None:
+        assert self._db is not None
+        self._meta_dirty = False
         rows = {
             "settings": asdict(self.settings),
             "sequences": self.sequences,
