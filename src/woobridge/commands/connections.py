@@ -75,6 +75,8 @@ class Report:
     validation: Any = None
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    input_notes: list[str] = field(default_factory=list)  # what check_inputs changed in what was given
+    diagnosis_shown: bool = False  # already printed (before asking a question): don't print it twice
 
     @property
     def ok(self) -> bool:
@@ -101,7 +103,7 @@ class Report:
             "store": store,
             "diagnosis": self.diagnosis.to_dict() if self.diagnosis is not None else None,
             "findings": [finding.to_dict() for finding in self.findings],
-            "notes": list(self.notes),
+            "notes": [*self.input_notes, *self.notes],
             "requests": getattr(validation, "requests", None),
         }
 
@@ -227,9 +229,11 @@ def _interactive() -> bool:
 
 def _show_report(console: Console, report: Report, *, verb: str) -> None:
     validation = report.validation
+    render.print_notes(console, report.input_notes)
     if report.diagnosis is not None:
         console.print(render.failure_header(f"{report.name}: {report.store_url} {verb} failed"))
-        render.print_diagnosis(console, report.diagnosis)
+        if not report.diagnosis_shown:
+            render.print_diagnosis(console, report.diagnosis)
     elif validation is not None:
         header = render.success_header if report.ok else render.failure_header
         console.print(header(f"{report.name}: {report.store_url}"))
@@ -380,25 +384,26 @@ def register(app: typer.Typer) -> None:
                 trusted_ca,
             )
             report = Report(name, checked.store_url, credentials.fingerprint, credentials.auth, enabled, created)
-            report.notes.extend(checked.notes)
+            report.input_notes.extend(checked.notes)
             assess(services, report, credentials)
             diagnosis = report.diagnosis
             if diagnosis is not None and diagnosis.suggest_query_auth and credentials.auth == "basic":
-                if not json_output:
+                asking = _interactive() and not json_output
+                if asking:
+                    render.print_notes(console, report.input_notes)
+                    report.input_notes = []
                     render.print_diagnosis(console, diagnosis)
-                if _interactive() and typer.confirm(
+                    report.diagnosis_shown = True
+                if asking and typer.confirm(
                     "The key works when sent in the query string. Store this connection with query-string "
                     "authentication?",
                     default=True,
                 ):
                     credentials = credentials.with_auth("query")
                     report = Report(name, checked.store_url, credentials.fingerprint, "query", enabled, created)
-                    report.notes.extend(checked.notes)
                     assess(services, report, credentials)
-                elif not json_output:
-                    render.print_notes(
-                        console, ["To store query-string authentication, run the same command with --query-auth."]
-                    )
+                else:
+                    report.notes.append("To store query-string authentication, run the same command with --query-auth.")
             saved = False
             if report.ok:
                 with services.state().session() as session:

@@ -30,7 +30,7 @@ def diagnosis_panel(diagnosis: Any) -> Panel:
     """The diagnosis: code and title, the cause in one line, the fix, the evidence (status, WooCommerce code)."""
     body = Table.grid(padding=(0, 1))
     body.add_column(style="bold", no_wrap=True)
-    body.add_column()
+    body.add_column(overflow="fold")  # URLs are long and unbreakable: fold them rather than cut them
     body.add_row("Cause", Text(str(diagnosis.cause)))
     body.add_row("Fix", Text(str(diagnosis.fix)))
     use_url = getattr(diagnosis, "use_url", None)
@@ -38,12 +38,21 @@ def diagnosis_panel(diagnosis: Any) -> Panel:
         body.add_row("Use", Text(str(use_url)))
     evidence: Mapping[str, Any] = diagnosis.evidence or {}
     for key, value in evidence.items():
-        body.add_row(Text(str(key), style="dim"), Text(redact(str(value))))
+        body.add_row(Text(str(key), style="dim"), Text(redact(_evidence_text(value))))
     if diagnosis.retryable:
         when = f"in {diagnosis.retry_after:g} s" if diagnosis.retry_after else "later"
         body.add_row("Retry", Text(f"this can pass on its own: try again {when}"))
     title = Text(f"{diagnosis.code} {diagnosis.title}", style="bold")
     return Panel(body, title=title, title_align="left", border_style="red", expand=False)
+
+
+def _evidence_text(value: Any) -> str:
+    """Evidence as a person reads it: nested answers (e.g. a retry's) as ``status 401, code …`` rather than a repr."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {_evidence_text(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_evidence_text(item) for item in value)
+    return str(value)
 
 
 def print_diagnosis(console: Console, diagnosis: Any) -> None:
