@@ -38,7 +38,8 @@ import httpx
 from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.state import IssuedKey, Settings, Store
 
-RECORDED_DIR = Path(os.environ.get("WOOBRIDGE_RECORDED", "/work/shared/woocommerce/recorded"))
+SHARED = Path(__file__).resolve().parents[3] / "shared"  # ../shared beside the clone, as CI lays it out
+RECORDED_DIR = Path(os.environ.get("WOOBRIDGE_RECORDED", SHARED / "woocommerce" / "recorded"))
 HOME_URL = "https://shop.test:8443"
 # The recorded store's plain-HTTP listener that nginx answers with a 301 to HTTPS (15c, 15d).
 REDIRECTING_ORIGIN = "http://shop.test:8081"

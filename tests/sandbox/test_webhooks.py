@@ -21,7 +21,7 @@ from woobridge.sandbox.testing import Keys
 from woobridge.sandbox.webhooks import build_payload, sign
 from woobridge.sandbox.wp import php_json
 
-RAW = Path("/work/shared/woocommerce/real-data/webhooks/raw")
+RAW = Path(__file__).resolve().parents[3] / "shared" / "woocommerce" / "real-data" / "webhooks" / "raw"
 WEBHOOKS = "/wp-json/wc/v3/webhooks"
 
 
