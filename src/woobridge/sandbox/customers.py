@@ -32,6 +32,7 @@ from woobridge.sandbox.wp import (
     Reply,
     RestError,
     Router,
+    collection_args,
     needs,
     paginate,
 )
@@ -437,15 +438,7 @@ def _item_permission(action: str) -> Callable[[Call], None]:
 
 def register(router: Router) -> None:
     list_args = {
-        "context": Arg("string", enum=("view", "edit")),
-        "page": Arg("integer", default=1, minimum=1),
-        "per_page": Arg("integer", default=10, minimum=1, maximum=100),
-        "offset": Arg("integer"),
-        "search": Arg("string"),
-        "exclude": Arg("array"),
-        "include": Arg("array"),
-        "order": Arg("string", default="asc", enum=("asc", "desc")),
-        "orderby": Arg("string", default="name", enum=("id", "include", "name", "registered_date")),
+        **collection_args(order="asc", orderby="name", orderby_enum=("id", "include", "name", "registered_date")),
         "email": Arg("string"),
         "role": Arg("string", default="customer", enum=("all", *ROLES, *_OTHER_WP_ROLES)),
     }

@@ -39,6 +39,8 @@ from woobridge.sandbox.wp import (
     Reply,
     RestError,
     Router,
+    collection_args,
+    date_filter_args,
     needs,
     paginate,
 )
@@ -1535,21 +1537,10 @@ def delete_note(call: Call) -> Reply:
 # -- routes -------------------------------------------------------------------------------------------------------
 
 
-def list_args(call_decimals: int = 2) -> dict[str, Arg]:
+def list_args() -> dict[str, Arg]:
     return {
-        "context": Arg("string", enum=("view", "edit")),
-        "page": Arg("integer", default=1, minimum=1),
-        "per_page": Arg("integer", default=10, minimum=1, maximum=100),
-        "offset": Arg("integer"),
-        "order": Arg("string", enum=("asc", "desc")),
-        "orderby": Arg("string", enum=("date", "id", "include", "title", "slug", "modified")),
-        "after": Arg("date-time"),
-        "before": Arg("date-time"),
-        "modified_after": Arg("date-time"),
-        "modified_before": Arg("date-time"),
-        "dates_are_gmt": Arg("boolean"),
-        "include": Arg("array"),
-        "exclude": Arg("array"),
+        **collection_args(orderby_enum=("date", "id", "include", "title", "slug", "modified")),
+        **date_filter_args(),
         "parent": Arg("array"),
         "parent_exclude": Arg("array"),
         "customer": Arg("integer"),

@@ -40,6 +40,8 @@ from woobridge.sandbox.wp import (
     Reply,
     RestError,
     Router,
+    collection_args,
+    date_filter_args,
     needs,
     paginate,
 )
@@ -1715,21 +1717,10 @@ def _item_permission(action: str) -> Callable[[Call], None]:
 
 def _list_args() -> dict[str, Arg]:
     return {
-        "context": Arg("string", enum=("view", "edit")),
-        "page": Arg("integer", default=1, minimum=1),
-        "per_page": Arg("integer", default=10, minimum=1, maximum=100),
-        "offset": Arg("integer"),
-        "order": Arg("string", default="desc", enum=("asc", "desc")),
-        "orderby": Arg("string", default="date", enum=ORDERBY),
-        "include": Arg("array"),
-        "exclude": Arg("array"),
+        **collection_args(orderby_enum=ORDERBY),
+        **date_filter_args(),
         "parent": Arg("array"),
         "parent_exclude": Arg("array"),
-        "after": Arg("date-time"),
-        "before": Arg("date-time"),
-        "modified_after": Arg("date-time"),
-        "modified_before": Arg("date-time"),
-        "dates_are_gmt": Arg("boolean"),
         "status": Arg("string", default="any", enum=("any", *POST_STATUSES)),
         "stock_status": Arg("string", enum=STOCK_STATUSES),
         "featured": Arg("boolean"),

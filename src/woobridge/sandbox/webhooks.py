@@ -48,6 +48,7 @@ from woobridge.sandbox.wp import (
     Reply,
     RestError,
     Router,
+    collection_args,
     needs,
     paginate,
     php_json,
@@ -437,17 +438,9 @@ def _int(value: Any) -> int:
 def register(router: Router) -> None:
     namespaces = ("wc/v1", "wc/v2", "wc/v3")
     list_args = {
-        "context": Arg("string", default="view", enum=("view", "edit")),
-        "page": Arg("integer", default=1, minimum=1),
-        "per_page": Arg("integer", default=10, minimum=1, maximum=100),
-        "search": Arg("string"),
+        **collection_args(orderby_enum=("date", "id", "title")),
         "after": Arg("date-time"),
         "before": Arg("date-time"),
-        "exclude": Arg("array"),
-        "include": Arg("array"),
-        "offset": Arg("integer"),
-        "order": Arg("string", default="desc", enum=("asc", "desc")),
-        "orderby": Arg("string", default="date", enum=("date", "id", "title")),
         "status": Arg("string", default="all", enum=("all", *STATUSES)),
     }
     create_args = {**_ITEM_ARGS, "topic": Arg("string", required=True), "delivery_url": Arg("string", required=True)}

@@ -187,6 +187,33 @@ def validate(params: dict[str, Any], args: Mapping[str, Arg]) -> dict[str, Any]:
     return params
 
 
+def collection_args(order: str = "desc", orderby: str = "date", orderby_enum: Sequence[str] = ()) -> dict[str, Arg]:
+    """The list parameters every WooCommerce collection shares (WP_REST_Controller::get_collection_params and
+    the CRUD controllers' additions); an endpoint adds its own filters to this."""
+    return {
+        "context": Arg("string", default="view", enum=("view", "edit")),
+        "page": Arg("integer", default=1, minimum=1),
+        "per_page": Arg("integer", default=10, minimum=1, maximum=100),
+        "offset": Arg("integer"),
+        "search": Arg("string"),
+        "include": Arg("array"),
+        "exclude": Arg("array"),
+        "order": Arg("string", default=order, enum=("asc", "desc")),
+        "orderby": Arg("string", default=orderby, enum=orderby_enum or None),
+    }
+
+
+def date_filter_args() -> dict[str, Arg]:
+    """after/before (creation) and modified_after/modified_before, compared in GMT when dates_are_gmt is set."""
+    return {
+        "after": Arg("date-time"),
+        "before": Arg("date-time"),
+        "modified_after": Arg("date-time"),
+        "modified_before": Arg("date-time"),
+        "dates_are_gmt": Arg("boolean"),
+    }
+
+
 # -- routes ----
 
 
