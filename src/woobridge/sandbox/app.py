@@ -7,9 +7,11 @@ Request path, in the order a real stack sees it: fault injection (the network an
 
 from __future__ import annotations
 
+import email.utils
 import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -104,6 +106,10 @@ class SandboxApp:
         request = Request(scope, receive)
         body = await request.body()
         response = self.handle(request, body)
+        # The web server's Date header, on the store's clock (tests shift it with store.clock_offset): clients
+        # such as the orders flow start their next window from it.
+        now = self.sandbox.store.now().replace(tzinfo=UTC)
+        response.headers["Date"] = email.utils.format_datetime(now, usegmt=True)
         await response(scope, receive, send)
 
     # -- the stack, outermost first ----------------------------------------------------------------------------

@@ -217,6 +217,7 @@ class ServedSandbox:
             access_log=False,
             lifespan="off",
             server_header=False,
+            date_header=False,  # the app sends Date on the store's clock
             ssl_certfile=str(self.tls.cert_file) if self.tls else None,
             ssl_keyfile=str(self.tls.key_file) if self.tls else None,
         )
