@@ -9,3 +9,6 @@ from woobridge.state.locations import Locations
 from woobridge.state.models import AUTH_MODES, PERMISSIONS, Base, Connection
 
 __all__ = ["AUTH_MODES", "PERMISSIONS", "Base", "Connection", "Locations", "StateDB"]
+
+# The service's tables (admin login, schedules, webhooks) belong to the same metadata: import them with the models.
+from woobridge.state import service as _service_tables  # noqa: F401
