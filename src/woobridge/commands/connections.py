@@ -406,16 +406,7 @@ def register(app: typer.Typer) -> None:
                     report.notes.append("To store query-string authentication, run the same command with --query-auth.")
             saved = False
             if report.ok:
-                with services.state().session() as session:
-                    connection = find_connection(session, name) or Connection(name=name)
-                    connection.store_url = credentials.store_url
-                    connection.auth = credentials.auth
-                    connection.ca_file = credentials.ca_file
-                    connection.store_key(services.vault(), credentials.consumer_key, credentials.secret.reveal())
-                    connection.key_created_at = created
-                    connection.flows = list(enabled)
-                    _record_check(connection, report, services)
-                    session.add(connection)
+                save_connection(services, report, credentials)
                 saved = True
             if json_output:
                 render.emit_json(console, {**report.to_dict(), "saved": saved})
@@ -470,7 +461,7 @@ def register(app: typer.Typer) -> None:
                 else:
                     assess(services, report, credentials)
                     with services.state().session() as session:
-                        _record_check(get_connection(session, report.name), report, services)
+                        record_check(get_connection(session, report.name), report, services)
                 reports.append(report)
                 if not json_output:
                     _show_report(console, report, verb="check")
@@ -520,12 +511,7 @@ def register(app: typer.Typer) -> None:
             assess(services, report, credentials)
             rotated = False
             if report.ok:
-                with services.state().session() as session:
-                    connection = get_connection(session, name)
-                    connection.store_key(services.vault(), credentials.consumer_key, credentials.secret.reveal())
-                    connection.auth = mode
-                    connection.key_created_at = created
-                    _record_check(connection, report, services)
+                replace_key(services, report, credentials)
                 rotated = True
             if json_output:
                 render.emit_json(console, {**report.to_dict(), "rotated": rotated, "old_fingerprint": old_fingerprint})
@@ -573,7 +559,32 @@ def _input_failed(console: Console, json_output: bool, error: InputError) -> NoR
     raise typer.Exit(int(ExitCode.BAD_INPUT))
 
 
-def _record_check(connection: Connection, report: Report, services: Services) -> None:
+def save_connection(services: Services, report: Report, credentials: Credentials) -> None:
+    """Store a validated connection (``report.ok``) under ``report.name``: sealed key, flows, what the check found.
+    Used by ``connect`` and by the web page's configuration form."""
+    with services.state().session() as session:
+        connection = find_connection(session, report.name) or Connection(name=report.name)
+        connection.store_url = credentials.store_url
+        connection.auth = credentials.auth
+        connection.ca_file = credentials.ca_file
+        connection.store_key(services.vault(), credentials.consumer_key, credentials.secret.reveal())
+        connection.key_created_at = report.key_created_at
+        connection.flows = list(report.flows)
+        record_check(connection, report, services)
+        session.add(connection)
+
+
+def replace_key(services: Services, report: Report, credentials: Credentials) -> None:
+    """Put a validated new key on connection ``report.name`` (``rotate`` and the web page's rotation form)."""
+    with services.state().session() as session:
+        connection = get_connection(session, report.name)
+        connection.store_key(services.vault(), credentials.consumer_key, credentials.secret.reveal())
+        connection.auth = credentials.auth
+        connection.key_created_at = report.key_created_at
+        record_check(connection, report, services)
+
+
+def record_check(connection: Connection, report: Report, services: Services) -> None:
     """Keep what the last validation found on the connection (never the credentials)."""
     validation = report.validation
     connection.last_checked_at = services.now()
