@@ -412,8 +412,9 @@ class FlowRun:
         store_modified: datetime | None = None,
         digest: str | None = None,
     ) -> Binding:
-        """Record that this store record is that ERP record (create or update); durable when this returns. An open
-        record error of this flow for the record is resolved in the same transaction."""
+        """Record that this store record is that ERP record (create, or update: the binding becomes what is passed,
+        so pass ``store_modified`` and ``digest`` every time); durable when this returns. An open record error of
+        this flow for the record is resolved in the same transaction."""
         key = str(store_id)
         now = _utcnow()
         values: dict[str, Any] = {
