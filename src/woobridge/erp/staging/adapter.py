@@ -1,0 +1,590 @@
+"""``StagingErp``: the ERP port over interface tables (see docs/staging.md for the ERP side).
+
+woobridge writes the outbound tables and reads the inbound ones; the ERP does the opposite and acknowledges
+through the ``erp_*`` columns. Every method is one short transaction on the adapter's own engine, so many workers
+and connections can share one staging database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    URL,
+    Connection,
+    CursorResult,
+    Engine,
+    Row,
+    Select,
+    Table,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.types import NullType
+
+from woobridge.documents import ZERO, CreditMemo, Customer, Item, SalesOrder, Shipment, StockLevel
+from woobridge.erp.port import Acknowledgement, ErpRecordError, ErpRef
+from woobridge.erp.staging import rows
+from woobridge.erp.staging.database import open_engine, transaction, upgrade
+from woobridge.erp.staging.models import (
+    CONNECTION,
+    credit_memo_lines,
+    credit_memos,
+    customers,
+    erp_credit_memo_lines,
+    erp_credit_memos,
+    item_variants,
+    items,
+    sales_order_lines,
+    sales_orders,
+    shipment_lines,
+    shipments,
+    stock_levels,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Called inside the transaction that wrote a document, with that transaction's connection and the document's ref:
+# lets a flow whose state lives in the same database commit its binding together with the ERP rows.
+AlsoInTransaction = Callable[[Connection, ErpRef], None]
+
+_ATTEMPTS = 3  # a unique-key race with another worker is settled by reading again; more than twice is a bug
+_IN_CHUNK = 500  # ids per IN (…) list
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StagingErp:
+    """The default ERP adapter: interface tables in a SQL database named by a SQLAlchemy URL.
+
+    ``require_known_items``: refuse a sales order with a product line whose SKU is missing or not in the
+    ``items`` / ``item_variants`` tables (for ERPs that can only book items they know).
+    ``upgrade``: create or migrate the staging tables on opening (default); turn off when the ERP's DBA runs the
+    migrations. Other keyword arguments go to ``sqlalchemy.create_engine``.
+    """
+
+    name = "staging"
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        require_known_items: bool = False,
+        upgrade: bool = True,
+        **engine_options: Any,
+    ) -> None:
+        self.require_known_items = require_known_items
+        self.engine: Engine = open_engine(url, **engine_options)
+        self.url = self.engine.url
+        if upgrade:
+            self.upgrade()
+
+    def __repr__(self) -> str:
+        return f"StagingErp({self.url.render_as_string(hide_password=True)!r})"
+
+    def upgrade(self) -> None:
+        """Create or migrate the staging tables (safe to call from many workers at once)."""
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- store → ERP ----------------------------------------------------------------------------------------------
+
+    def put_sales_order(self, connection: str, order: SalesOrder, *, also: AlsoInTransaction | None = None) -> ErpRef:
+        """Write the order to ``sales_orders`` and its lines to ``sales_order_lines`` in one transaction.
+
+        Keyed on (connection, store order id). A changed order bumps ``revision``, replaces the lines and sets
+        ``erp_status`` to ``updated`` (unless the ERP has not read it yet: it stays ``new``); an identical order
+        changes nothing. ``also`` runs in the same transaction (e.g. to record the binding).
+        """
+        _check_connection(connection)
+        what = f"order {order.store_order_id}"
+        header = rows.sales_order_row(connection, order)
+        lines = rows.sales_order_lines(order)
+        rows.check_fits(sales_orders, header, what)
+        for line in lines:
+            rows.check_fits(sales_order_lines, line, f"{what}, line {line['line_no']}")
+
+        def work(db: Connection) -> ErpRef:
+            if self.require_known_items:
+                self._check_known_items(db, connection, order)
+            key = and_(sales_orders.c.connection == connection, sales_orders.c.store_order_id == order.store_order_id)
+            return _upsert_document(db, sales_orders, key, header, sales_order_lines, "sales_order_id", lines)
+
+        return self._write(work, also)
+
+    def find_sales_order(self, connection: str, store_order_id: int) -> ErpRef | None:
+        """The ``sales_orders`` row of this store order, if woobridge wrote one."""
+        with transaction(self.engine, read_only=True) as db:
+            found = db.execute(
+                select(sales_orders.c.id, sales_orders.c.erp_document_no).where(
+                    sales_orders.c.connection == connection, sales_orders.c.store_order_id == store_order_id
+                )
+            ).first()
+        return None if found is None else ErpRef(str(found.id), found.erp_document_no or "", created=False)
+
+    def put_customer(self, connection: str, customer: Customer, *, also: AlsoInTransaction | None = None) -> ErpRef:
+        """Write the customer to ``customers``, keyed on ``id:<store id>`` or ``email:<e-mail>`` for a guest.
+
+        A customer who registered after buying as a guest takes over the guest's row (its key becomes ``id:…``);
+        a guest whose e-mail belongs to a registered customer is that customer (returned unchanged).
+        """
+        _check_connection(connection)
+        if not customer.email and customer.is_guest:
+            raise ErpRecordError("a guest customer needs an e-mail address: it is the only way to recognise them")
+        what = f"customer {customer.store_customer_id or customer.email}"
+        row = rows.customer_row(connection, customer)
+        rows.check_fits(customers, row, what)
+
+        def work(db: Connection) -> ErpRef:
+            by_key = and_(customers.c.connection == connection, customers.c.customer_key == row["customer_key"])
+            if _find(db, customers, by_key) is None and customer.email:
+                if customer.is_guest:
+                    registered = _find(
+                        db,
+                        customers,
+                        and_(
+                            customers.c.connection == connection,
+                            customers.c.email == customer.email,
+                            customers.c.store_customer_id > 0,
+                        ),
+                    )
+                    if registered is not None:
+                        return ErpRef(str(registered.id), registered.erp_document_no or "", created=False)
+                else:
+                    guest_key = rows.customer_key(0, customer.email)
+                    by_guest = and_(customers.c.connection == connection, customers.c.customer_key == guest_key)
+                    if _find(db, customers, by_guest) is not None:
+                        by_key = by_guest  # the guest registered: same row, new key (set by the update)
+            return _upsert_document(db, customers, by_key, row)
+
+        return self._write(work, also)
+
+    def put_credit_memo(self, connection: str, memo: CreditMemo, *, also: AlsoInTransaction | None = None) -> ErpRef:
+        """Write a store refund to ``credit_memos`` + ``credit_memo_lines``, keyed on (connection, refund id)."""
+        _check_connection(connection)
+        if memo.store_refund_id <= 0:
+            raise ErpRecordError(
+                "a credit memo from the store needs the store's refund id (store_refund_id); "
+                "memos made in the ERP belong in erp_credit_memos"
+            )
+        what = f"refund {memo.store_refund_id} of order {memo.store_order_id}"
+        if memo.amount < 0 or any(line.amount < 0 or line.tax < 0 or line.quantity < 0 for line in memo.lines):
+            raise ErpRecordError(f"{what}: credit memo amounts, taxes and quantities are positive numbers")
+        header = rows.credit_memo_row(connection, memo)
+        lines = rows.credit_memo_lines(memo)
+        rows.check_fits(credit_memos, header, what)
+        for line in lines:
+            rows.check_fits(credit_memo_lines, line, f"{what}, line {line['line_no']}")
+
+        def work(db: Connection) -> ErpRef:
+            order = db.execute(
+                select(sales_orders.c.id).where(
+                    sales_orders.c.connection == connection, sales_orders.c.store_order_id == memo.store_order_id
+                )
+            ).scalar()
+            values = {**header, "sales_order_id": order}
+            key = and_(credit_memos.c.connection == connection, credit_memos.c.store_refund_id == memo.store_refund_id)
+            return _upsert_document(db, credit_memos, key, values, credit_memo_lines, "credit_memo_id", lines)
+
+        return self._write(work, also)
+
+    def put_items(self, connection: str, items_: Sequence[Item]) -> list[ErpRef]:
+        """First catalog import, store → ERP, in one transaction: an SKU the ERP already has (for this connection
+        or all) only learns its store ids; an unknown SKU becomes an ``items`` row with ``source`` = ``store`` and
+        ``erp_status`` = ``new`` for the ERP to take over. Refs come back in the order of ``items_``."""
+        _check_connection(connection)
+        seen: set[str] = set()
+        prepared: list[tuple[Item, rows.Row, list[rows.Row]]] = []
+        for item in items_:
+            if not item.sku.strip():
+                raise ErpRecordError(f"item {item.name!r} (store product {item.store_product_id}) has no SKU")
+            if item.sku in seen:
+                raise ErpRecordError(f"SKU {item.sku!r} appears twice in one import")
+            seen.add(item.sku)
+            row = rows.item_row(item)
+            variants = rows.item_variant_rows(item)
+            rows.check_fits(items, row, f"item {item.sku}")
+            for variant in variants:
+                rows.check_fits(item_variants, variant, f"item {item.sku}, variant {variant['sku']}")
+            prepared.append((item, row, variants))
+
+        def work(db: Connection) -> list[ErpRef]:
+            return [_import_item(db, connection, item, row, variants) for item, row, variants in prepared]
+
+        return self._write(work)
+
+    # -- ERP → store ----------------------------------------------------------------------------------------------
+
+    def pending_shipments(self, connection: str, *, limit: int | None = None) -> list[Shipment]:
+        """``shipments`` rows of this connection with ``woo_status`` = ``pending``, oldest first. A row that makes
+        no sense (no order id, a line without quantity…) is marked ``error`` with the reason and left out."""
+        query = _raw(shipments).where(shipments.c.connection == connection, shipments.c.woo_status == "pending")
+        return self._pending(
+            query.order_by(shipments.c.id), limit, shipments, shipment_lines, "shipment_id", rows.shipment
+        )
+
+    def acknowledge_shipment(self, connection: str, erp_shipment_id: str, ack: Acknowledgement) -> None:
+        """Record on the ``shipments`` row what woobridge did with it (``done`` / ``error``)."""
+        self._acknowledge(
+            shipments,
+            and_(shipments.c.connection == connection, shipments.c.erp_shipment_id == erp_shipment_id),
+            ack,
+            f"no shipment {erp_shipment_id!r} for connection {connection!r} in the staging table shipments",
+        )
+
+    def pending_credit_memos(self, connection: str, *, limit: int | None = None) -> list[CreditMemo]:
+        """``erp_credit_memos`` rows of this connection with ``woo_status`` = ``pending``, oldest first; rows that
+        make no sense are marked ``error`` and left out."""
+        query = _raw(erp_credit_memos).where(
+            erp_credit_memos.c.connection == connection, erp_credit_memos.c.woo_status == "pending"
+        )
+        return self._pending(
+            query.order_by(erp_credit_memos.c.id),
+            limit,
+            erp_credit_memos,
+            erp_credit_memo_lines,
+            "erp_credit_memo_id",
+            rows.erp_credit_memo,
+        )
+
+    def acknowledge_credit_memo(self, connection: str, erp_memo_id: str, ack: Acknowledgement) -> None:
+        """Record on the ``erp_credit_memos`` row what woobridge did with it."""
+        self._acknowledge(
+            erp_credit_memos,
+            and_(erp_credit_memos.c.connection == connection, erp_credit_memos.c.erp_memo_id == erp_memo_id),
+            ack,
+            f"no credit memo {erp_memo_id!r} for connection {connection!r} in the staging table erp_credit_memos",
+        )
+
+    def stock_levels(self, connection: str, warehouses: Sequence[str] | None = None) -> list[StockLevel]:
+        """Quantity per SKU from ``stock_levels``, summed over ``warehouses`` (all when None), sorted by SKU.
+
+        A row for this connection replaces the shared row (connection NULL) of the same SKU and warehouse.
+        ``warehouse`` on the result is the warehouse's name when one warehouse contributed, else empty.
+        """
+        query = _raw(stock_levels).where(_for_connection(stock_levels, connection))
+        if warehouses is not None:
+            query = query.where(stock_levels.c.warehouse.in_(list(warehouses)))
+        with transaction(self.engine, read_only=True) as db:
+            found = [row._asdict() for row in db.execute(query)]
+        chosen: dict[tuple[str, str], tuple[Decimal, bool]] = {}
+        bad: dict[int, str] = {}
+        for row in found:
+            try:
+                sku = rows.string(row, "sku").strip()
+                if not sku:
+                    raise rows.BadRow("sku is empty")
+                quantity = rows.amount(row, "quantity")
+            except rows.BadRow as error:
+                bad[row["id"]] = str(error)
+                continue
+            own = row["connection"] is not None
+            key = (sku, rows.string(row, "warehouse"))
+            if key not in chosen or (own and not chosen[key][1]):
+                chosen[key] = (quantity, own)
+        totals: dict[str, tuple[Decimal, set[str]]] = {}
+        for (sku, warehouse), (quantity, _own) in chosen.items():
+            total, names = totals.get(sku, (ZERO, set()))
+            totals[sku] = (total + quantity, names | {warehouse})
+        if bad:
+            self._mark_bad(stock_levels, bad)
+        return [
+            StockLevel(sku=sku, quantity=total, warehouse=next(iter(names)) if len(names) == 1 else "")
+            for sku, (total, names) in sorted(totals.items())
+        ]
+
+    def items(self, connection: str) -> list[Item]:
+        """Every item the ERP wants in this store (``items`` rows for this connection or for all; the
+        connection's own row wins), inactive ones included, sorted by SKU. Rows that make no sense are marked
+        ``error`` and left out."""
+        header_query = _raw(items).where(_for_connection(items, connection))
+        with transaction(self.engine, read_only=True) as db:
+            headers = [row._asdict() for row in db.execute(header_query)]
+            variants = [
+                row._asdict()
+                for row in db.execute(
+                    _raw(item_variants)
+                    .join(items, items.c.id == item_variants.c.item_id)
+                    .where(_for_connection(items, connection))
+                    .order_by(item_variants.c.item_id, item_variants.c.position, item_variants.c.id)
+                )
+            ]
+        chosen: dict[str, dict[str, Any]] = {}
+        for header in headers:
+            sku = rows.string(header, "sku").strip()
+            if sku not in chosen or (header["connection"] is not None and chosen[sku]["connection"] is None):
+                chosen[sku] = header
+        by_item: dict[int, list[dict[str, Any]]] = {}
+        for variant in variants:
+            by_item.setdefault(variant["item_id"], []).append(variant)
+        result: list[Item] = []
+        bad: dict[int, str] = {}
+        for sku in sorted(chosen):
+            header = chosen[sku]
+            try:
+                result.append(rows.item(header, by_item.get(header["id"], [])))
+            except rows.BadRow as error:
+                bad[header["id"]] = str(error)
+        if bad:
+            self._mark_bad(items, bad)
+        return result
+
+    # -- acknowledgements beyond the port (the staging tables have a place for them) ------------------------------
+
+    def acknowledge_item(self, connection: str, sku: str, ack: Acknowledgement) -> None:
+        """Record on the ``items`` row of this SKU (the connection's own, else the shared one) what the products
+        flow did with it. On a shared row the message names the connection."""
+        self._acknowledge_shared(items, connection, sku, ack)
+
+    def acknowledge_stock_level(self, connection: str, sku: str, ack: Acknowledgement) -> None:
+        """Record on the ``stock_levels`` rows of this SKU what the inventory flow did with them."""
+        self._acknowledge_shared(stock_levels, connection, sku, ack)
+
+    # -- internals ------------------------------------------------------------------------------------------------
+
+    def _write(self, work: Callable[[Connection], T], also: AlsoInTransaction | None = None) -> T:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with transaction(self.engine) as db:
+                    result = work(db)
+                    if also is not None and isinstance(result, ErpRef):
+                        also(db, result)
+                    return result
+            except sa_exc.IntegrityError as error:
+                # Another worker inserted the same key between our read and our insert: read again, update.
+                if attempt == _ATTEMPTS:
+                    raise ErpRecordError(f"the staging database refused the record: {error.orig}") from error
+                log.debug("unique key race on attempt %d, retrying: %s", attempt, error.orig)
+        raise AssertionError("unreachable")
+
+    def _check_known_items(self, db: Connection, connection: str, order: SalesOrder) -> None:
+        for number, line in enumerate(order.lines, start=1):
+            if not line.sku.strip():
+                raise ErpRecordError(
+                    f"order {order.store_order_id}, line {number} ({line.name!r}) has no SKU, and this staging "
+                    "database takes known items only (require_known_items): give the product a SKU in the store"
+                )
+        wanted = {line.sku for line in order.lines}
+        if not wanted:
+            return
+        known = set(
+            db.execute(select(items.c.sku).where(items.c.sku.in_(wanted), _for_connection(items, connection)))
+            .scalars()
+            .all()
+        )
+        known |= set(
+            db.execute(
+                select(item_variants.c.sku)
+                .join(items, items.c.id == item_variants.c.item_id)
+                .where(item_variants.c.sku.in_(wanted), _for_connection(items, connection))
+            )
+            .scalars()
+            .all()
+        )
+        for number, line in enumerate(order.lines, start=1):
+            if line.sku not in known:
+                raise ErpRecordError(
+                    f"order {order.store_order_id}, line {number} ({line.name!r}): SKU {line.sku!r} is not in the "
+                    "staging tables items / item_variants, and this staging database takes known items only "
+                    "(require_known_items): add the item on the ERP side, then retry the order"
+                )
+
+    def _pending(
+        self,
+        query: Select[*tuple[Any, ...]],
+        limit: int | None,
+        header: Table,
+        lines: Table,
+        parent: str,
+        build: Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], T],
+    ) -> list[T]:
+        if limit is not None:
+            query = query.limit(limit)
+        with transaction(self.engine, read_only=True) as db:
+            headers = [row._asdict() for row in db.execute(query)]
+            children: dict[int, list[dict[str, Any]]] = {}
+            ids = [h["id"] for h in headers]
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                line_query = _raw(lines).where(lines.c[parent].in_(chunk)).order_by(lines.c.id)
+                for line in db.execute(line_query):
+                    children.setdefault(line._mapping[parent], []).append(line._asdict())
+        result: list[T] = []
+        bad: dict[int, str] = {}
+        for row in headers:
+            try:
+                result.append(build(row, children.get(row["id"], [])))
+            except rows.BadRow as error:
+                bad[row["id"]] = str(error)
+        if bad:
+            self._mark_bad(header, bad)
+        return result
+
+    def _mark_bad(self, table: Table, problems: Mapping[int, str]) -> None:
+        """Tell the ERP side, on the row itself, why woobridge cannot use it; it stays out until fixed."""
+        for row_id, problem in problems.items():
+            log.warning("staging %s row %s cannot be used: %s", table.name, row_id, problem)
+        now = _now()
+        with transaction(self.engine) as db:
+            for row_id, problem in problems.items():
+                db.execute(
+                    update(table)
+                    .where(table.c.id == row_id)
+                    .values(woo_status="error", woo_message=problem, woo_processed_at=now)
+                )
+
+    def _acknowledge(self, table: Table, key: ColumnElement[bool], ack: Acknowledgement, missing: str) -> None:
+        with transaction(self.engine) as db:
+            done = db.execute(update(table).where(key).values(**_ack_values(ack)))
+            if done.rowcount == 0:
+                raise ErpRecordError(missing)
+
+    def _acknowledge_shared(self, table: Table, connection: str, sku: str, ack: Acknowledgement) -> None:
+        with transaction(self.engine) as db:
+            found = db.execute(
+                select(table.c.id, table.c.connection).where(table.c.sku == sku, _for_connection(table, connection))
+            ).all()
+            own = [row.id for row in found if row.connection is not None]
+            targets = own or [row.id for row in found]
+            if not targets:
+                raise ErpRecordError(f"no {table.name} row for SKU {sku!r} and connection {connection!r}")
+            values = _ack_values(ack)
+            if not own and values["woo_message"]:
+                values["woo_message"] = f"[{connection}] {values['woo_message']}"
+            db.execute(update(table).where(table.c.id.in_(targets)).values(**values))
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------------
+
+
+def _check_connection(connection: str) -> None:
+    if not connection or len(connection) > CONNECTION:
+        raise ErpRecordError(f"connection name {connection!r} must have 1 to {CONNECTION} characters")
+
+
+def _for_connection(table: Table, connection: str) -> ColumnElement[bool]:
+    return or_(table.c.connection == connection, table.c.connection.is_(None))
+
+
+def _raw(table: Table) -> Select[*tuple[Any, ...]]:
+    """Select every column as the database holds it (no type processing): one bad value costs one row."""
+    return select(*(type_coerce(column, NullType()).label(column.name) for column in table.columns))
+
+
+def _find(db: Connection, table: Table, key: ColumnElement[bool]) -> Row[*tuple[Any, ...]] | None:
+    query = select(table.c.id, table.c.revision, table.c.erp_status, table.c.erp_document_no, table.c.document)
+    return db.execute(query.where(key).with_for_update()).first()
+
+
+def _ack_values(ack: Acknowledgement) -> dict[str, Any]:
+    return {
+        "woo_status": ack.status,
+        "woo_message": ack.message or None,
+        "woo_ref": ack.store_ref or None,
+        "woo_processed_at": _now(),
+    }
+
+
+def _upsert_document(
+    db: Connection,
+    table: Table,
+    key: ColumnElement[bool],
+    values: Mapping[str, Any],
+    lines: Table | None = None,
+    parent: str = "",
+    line_rows: Sequence[Mapping[str, Any]] = (),
+) -> ErpRef:
+    """Insert the header (and lines), or update it and replace its lines when the document changed."""
+    existing = _find(db, table, key)
+    now = _now()
+    if existing is None:
+        inserted = db.execute(
+            insert(table).values(**values, revision=1, erp_status="new", created_at=now, updated_at=now)
+        )
+        row_id = _new_id(inserted)
+        if lines is not None and line_rows:
+            db.execute(insert(lines), [{**line, parent: row_id} for line in line_rows])
+        return ErpRef(str(row_id), "", created=True)
+    if existing.document != values["document"]:
+        status = "new" if existing.erp_status == "new" else "updated"
+        db.execute(
+            update(table)
+            .where(table.c.id == existing.id)
+            .values(**values, revision=table.c.revision + 1, erp_status=status, updated_at=now)
+        )
+        if lines is not None:
+            db.execute(delete(lines).where(lines.c[parent] == existing.id))
+            if line_rows:
+                db.execute(insert(lines), [{**line, parent: existing.id} for line in line_rows])
+    return ErpRef(str(existing.id), existing.erp_document_no or "", created=False)
+
+
+def _import_item(
+    db: Connection, connection: str, item: Item, row: Mapping[str, Any], variants: Sequence[Mapping[str, Any]]
+) -> ErpRef:
+    found = db.execute(
+        select(items.c.id, items.c.connection, items.c.source, items.c.erp_status)
+        .where(items.c.sku == item.sku, _for_connection(items, connection))
+        .with_for_update()
+    ).all()
+    existing = next((r for r in found if r.connection is not None), None) or next(iter(found), None)
+    now = _now()
+    if existing is None:
+        inserted = db.execute(
+            insert(items).values(
+                **row,
+                connection=connection,
+                source="store",
+                erp_status="new",
+                woo_status="done",
+                woo_ref=str(item.store_product_id) if item.store_product_id else None,
+                woo_processed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        item_id = _new_id(inserted)
+        if variants:
+            db.execute(insert(item_variants), [{**variant, "item_id": item_id} for variant in variants])
+        return ErpRef(str(item_id), "", created=True)
+    if existing.source == "store" and existing.erp_status == "new":
+        # Still only ours (the ERP has not taken it over): refresh it from the store.
+        db.execute(update(items).where(items.c.id == existing.id).values(**row, updated_at=now))
+        db.execute(delete(item_variants).where(item_variants.c.item_id == existing.id))
+        if variants:
+            db.execute(insert(item_variants), [{**variant, "item_id": existing.id} for variant in variants])
+        return ErpRef(str(existing.id), "", created=False)
+    # The ERP's item: it keeps its data and only learns where it is in the store.
+    if item.store_product_id:
+        db.execute(update(items).where(items.c.id == existing.id).values(store_product_id=item.store_product_id))
+    for variant in item.variants:
+        if variant.store_variation_id:
+            db.execute(
+                update(item_variants)
+                .where(item_variants.c.item_id == existing.id, item_variants.c.sku == variant.sku)
+                .values(store_variation_id=variant.store_variation_id)
+            )
+    return ErpRef(str(existing.id), "", created=False)
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None, "an INSERT of one row reports its primary key"
+    return int(key[0])
