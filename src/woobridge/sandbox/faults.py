@@ -17,7 +17,7 @@ Kinds, in the order they act on one request:
                           instead of the store's answer; 429 always carries ``Retry-After``, the others when
                           ``retry_after`` is set. With ``after_write`` the store processes the request first (a
                           proxy giving up on a PHP worker that still finished its write).
-``page_drift``            on ``GET …/orders`` with ``page`` > 1: ``insert`` new orders and change ``modify``
+``page_drift``            on ``GET …/orders`` with ``page`` > 1 (or ``offset`` > 0): ``insert`` new orders and change ``modify``
                           existing ones before answering, as customers do while a client pages through a list.
 ``reset``                 status, headers and ``after_bytes`` of the body, then the connection is dropped.
 ``truncate``              full status and headers, but only ``keep`` of the body, with Content-Length adjusted:
@@ -411,8 +411,12 @@ class RequestInfo:
             page = int(params.get("page", "1"))
         except ValueError:
             page = 1
+        try:  # a client reading by offset (overlapping reads) asks for later pages too
+            offset = int(params.get("offset", "0"))
+        except ValueError:
+            offset = 0
         method = scope.get("method", "GET").upper()
-        later = method == "GET" and route.rstrip("/").endswith("/orders") and page > 1
+        later = method == "GET" and route.rstrip("/").endswith("/orders") and (page > 1 or offset > 0)
         return cls(method, path + ("?" + unquote(query) if query else ""), later)
 
 
