@@ -17,8 +17,9 @@ Kinds, in the order they act on one request:
                           instead of the store's answer; 429 always carries ``Retry-After``, the others when
                           ``retry_after`` is set. With ``after_write`` the store processes the request first (a
                           proxy giving up on a PHP worker that still finished its write).
-``page_drift``            on ``GET …/orders`` with ``page`` > 1 (or ``offset`` > 0): ``insert`` new orders and change ``modify``
-                          existing ones before answering, as customers do while a client pages through a list.
+``page_drift``            on ``GET …/orders`` with ``page`` > 1 or ``offset`` > 0: ``insert`` new orders and change
+                          ``modify`` existing ones before answering, as customers do while a client pages through a
+                          list.
 ``reset``                 status, headers and ``after_bytes`` of the body, then the connection is dropped.
 ``truncate``              full status and headers, but only ``keep`` of the body, with Content-Length adjusted:
                           the HTTP exchange is complete and the JSON is invalid.
