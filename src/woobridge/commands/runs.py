@@ -395,11 +395,14 @@ def register(app: typer.Typer) -> None:
                             + ", ".join(str(e.id) for e in resolved)
                         )
                     )
-                if still_open:
+                untried = {i for report in reports if "problem" in report for i in report["ids"]}
+                failing = [error for error in still_open if error.id not in untried]
+                if failing:
                     console.print(
-                        render.failure_header(f"{len(still_open)} of {len(after)} still failing (newest reason shown)")
+                        render.failure_header(f"{len(failing)} of {len(after)} still failing (newest reason shown)")
                     )
-                    console.print(errors_table(still_open, names, title="Still open (times in UTC)"))
+                    console.print(errors_table(failing, names, title="Still open (times in UTC)"))
+                if failing:
                     console.print(
                         "Fix the cause (in the store or the ERP) and retry, or after fixing it by hand: "
                         "woobridge errors resolve ID"
