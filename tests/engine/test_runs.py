@@ -275,3 +275,18 @@ async def test_a_dead_run_left_running_is_marked_interrupted_by_the_next(db: Sta
         pass
     outcomes = [r.outcome for r in reversed(list_runs(db))]
     assert outcomes == ["interrupted", "success"]
+
+
+async def test_bind_in_commits_with_the_caller_s_transaction_or_not_at_all(db: StateDB, connection: Connection) -> None:
+    async with open_run(db, connection, "orders") as run:
+        run.record_error("order", 1, "unknown SKU")
+        with db.engine.begin() as transaction:  # e.g. the staging adapter writing its rows in the state database
+            run.bind_in(transaction, "order", 1, "SO-1", erp_document_no="SO0001", digest="d")
+        bound = run.binding("order", 1)
+        assert bound is not None and (bound.erp_id, bound.erp_document_no) == ("SO-1", "SO0001")
+        assert list_errors(db) == []
+
+        with pytest.raises(RuntimeError), db.engine.begin() as transaction:
+            run.bind_in(transaction, "order", 2, "SO-2")
+            raise RuntimeError("the ERP rows failed to write")
+        assert run.binding("order", 2) is None

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from sqlalchemy import Connection as SAConnection
 from sqlalchemy import CursorResult, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -160,18 +161,25 @@ def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def _db_now(session: Session) -> datetime:
+Executor = Session | SAConnection  # a unit of work of ours, or a caller's transaction on the state database
+
+
+def _dialect(executor: Executor) -> str:
+    return executor.dialect.name if isinstance(executor, SAConnection) else executor.get_bind().dialect.name
+
+
+def _db_now(session: Executor) -> datetime:
     """The database's clock for lease times (PostgreSQL: shared by every machine); this machine's for SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         value = session.scalar(text("SELECT timezone('UTC', clock_timestamp())"))
         if isinstance(value, datetime):
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return _utcnow()
 
 
-def _insert(session: Session, model: Any) -> Any:
+def _insert(session: Executor, model: Any) -> Any:
     """An INSERT that can say ON CONFLICT (PostgreSQL and SQLite)."""
-    dialect = session.get_bind().dialect.name
+    dialect = _dialect(session)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -229,7 +237,7 @@ def acquire_lease(session: Session, connection_id: int, flow: str, holder: str, 
     return Lease(connection_id=connection_id, flow=flow, holder=holder, acquired_at=now, expires_at=expires)
 
 
-def renew_lease(session: Session, connection_id: int, flow: str, holder: str, ttl: float) -> bool:
+def renew_lease(session: Executor, connection_id: int, flow: str, holder: str, ttl: float) -> bool:
     """Push our lease's expiry ``ttl`` seconds ahead; ``False`` when it is no longer ours."""
     now = _db_now(session)
     renewed = session.execute(
@@ -416,21 +424,8 @@ class FlowRun:
         so pass ``store_modified`` and ``digest`` every time); durable when this returns. An open record error of
         this flow for the record is resolved in the same transaction."""
         key = str(store_id)
-        now = _utcnow()
-        values: dict[str, Any] = {
-            "erp_id": str(erp_id),
-            "erp_document_no": erp_document_no or "",
-            "store_modified": store_modified,
-            "digest": digest,
-            "updated_at": now,
-        }
         with self._write() as session:
-            session.execute(
-                _insert(session, Binding)
-                .values(connection_id=self.connection.id, resource=resource, store_id=key, created_at=now, **values)
-                .on_conflict_do_update(index_elements=["connection_id", "resource", "store_id"], set_=values)
-            )
-            self._resolve(session, resource, key, now)
+            self._bind(session, resource, key, erp_id, erp_document_no, store_modified, digest)
             binding = session.scalars(
                 select(Binding)
                 .where(
@@ -441,6 +436,52 @@ class FlowRun:
                 .execution_options(populate_existing=True)
             ).one()
         return binding
+
+    def bind_in(
+        self,
+        transaction: SAConnection,
+        resource: str,
+        store_id: str | int,
+        erp_id: str,
+        *,
+        erp_document_no: str = "",
+        store_modified: datetime | None = None,
+        digest: str | None = None,
+    ) -> None:
+        """``bind`` inside a transaction the caller commits — e.g. the staging adapter's ``also`` hook, when the
+        staging tables live in the state database: the binding then commits together with the ERP rows, or not at
+        all. ``transaction`` must be a connection to *this* state database. The lease is checked (and renewed) in
+        that transaction too: :class:`LeaseLost` makes it roll back."""
+        self.check_lease()
+        if not renew_lease(transaction, self.connection.id, self.flow, self.holder, self.ttl):
+            self._lost = True
+            raise LeaseLost(self._lost_message())
+        self._bind(transaction, resource, str(store_id), erp_id, erp_document_no, store_modified, digest)
+
+    def _bind(
+        self,
+        executor: Executor,
+        resource: str,
+        key: str,
+        erp_id: str,
+        erp_document_no: str,
+        store_modified: datetime | None,
+        digest: str | None,
+    ) -> None:
+        now = _utcnow()
+        values: dict[str, Any] = {
+            "erp_id": str(erp_id),
+            "erp_document_no": erp_document_no or "",
+            "store_modified": store_modified,
+            "digest": digest,
+            "updated_at": now,
+        }
+        executor.execute(
+            _insert(executor, Binding.__table__)
+            .values(connection_id=self.connection.id, resource=resource, store_id=key, created_at=now, **values)
+            .on_conflict_do_update(index_elements=["connection_id", "resource", "store_id"], set_=values)
+        )
+        self._resolve(executor, resource, key, now)
 
     # -- record errors -----------------------------------------------------------------------------------------
 
@@ -525,7 +566,7 @@ class FlowRun:
         with self._write() as session:
             return self._resolve(session, resource, str(store_id), _utcnow(), resolution="synced")
 
-    def _resolve(self, session: Session, resource: str, key: str, now: datetime, resolution: str = "synced") -> bool:
+    def _resolve(self, session: Executor, resource: str, key: str, now: datetime, resolution: str = "synced") -> bool:
         resolved = session.execute(
             update(RecordError)
             .where(
