@@ -352,13 +352,15 @@ def json_value(row: Mapping[str, Any], name: str, expected: type, example: str) 
     value = row.get(name)
     if value is None or value == "":
         return expected()
+    wrong = BadRow(f"{name} must be a JSON {'list' if expected is list else 'object'}, e.g. {example}")
     if isinstance(value, str | bytes):
+        # Text on SQLite; on PostgreSQL the driver has parsed the JSON already, and a str is a JSON string.
         try:
             value = json.loads(value)
         except ValueError:
-            raise BadRow(f"{name} is not JSON; write e.g. {example}") from None
+            raise wrong from None
     if not isinstance(value, expected):
-        raise BadRow(f"{name} must be a JSON {'list' if expected is list else 'object'}, e.g. {example}")
+        raise wrong
     return value
 
 
