@@ -40,6 +40,9 @@ def _register() -> None:
     from woobridge.commands.connections import register as register_connections
 
     register_connections(app)
+    from woobridge.commands.serve import register as register_serve
+
+    register_serve(app)
     from woobridge.commands.runs import register as register_runs
 
     register_runs(app)
