@@ -40,6 +40,9 @@ def _register() -> None:
     from woobridge.commands.connections import register as register_connections
 
     register_connections(app)
+    from woobridge.commands.sync import register as register_sync
+
+    register_sync(app)
     from woobridge.commands.serve import register as register_serve
 
     register_serve(app)
