@@ -209,3 +209,21 @@ def test_errors_on_another_connection_are_filtered(cli: Cli, db: StateDB, shop: 
     add_connection(db, "outlet")
     result = cli.run("errors", "--connection", "outlet", "--json")
     assert json.loads(result.output) == {"ok": True, "errors": []}
+
+
+def test_retry_that_loses_the_erp_keeps_the_errors_and_says_why(
+    cli: Cli, db: StateDB, shop: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from woobridge.erp.port import ErpUnavailable
+
+    errors = asyncio.run(a_partial_run(db, shop, flow="testflow"))
+
+    async def retry(db: StateDB, connection: Connection, errors: Sequence[RecordError], **deps: Any) -> None:
+        raise ErpUnavailable("staging database is locked")
+
+    monkeypatch.setitem(RETRY_HANDLERS, "testflow", retry)
+    result = cli.run("errors", "retry", "--all", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert "ErpUnavailable: staging database is locked" in data["problems"][0]
+    assert [e["id"] for e in data["still_open"]] == [e.id for e in errors]

@@ -211,18 +211,19 @@ def _connection(db: StateDB, name: str | None) -> Connection | None:
 
 
 def _open_erp(services: Services) -> Any:
-    """The ERP adapter the retry handlers need: ``woobridge.erp.open_erp()`` (a test's Services may bring its own)."""
+    """The ERP adapter the retry handlers need, as ``woobridge sync`` opens it (a test's Services may bring its own)."""
     own = getattr(services, "open_erp", None)
     if callable(own):
         return own()
+    from woobridge.erp import ErpUnavailable, default_staging_url, open_erp
+
     try:
-        from woobridge.erp import open_erp  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+        return open_erp(url=default_staging_url(services.environ))
+    except (ErpUnavailable, ValueError) as error:
         raise CommandFailed(
-            "no ERP adapter can be opened: this woobridge has no woobridge.erp.open_erp(). Update woobridge.",
-            ExitCode.STATE_ERROR,
+            f"the ERP cannot be opened: {error}. Nothing was retried; fix that and run this again.",
+            ExitCode.TRY_AGAIN_LATER,
         ) from None
-    return open_erp()
 
 
 # -- retry -----------------------------------------------------------------------------------------------------------
@@ -258,6 +259,11 @@ async def _retry(
                 await handler(db, connection, list(group), erp=erp, services=services)
             except LeaseHeld as held:
                 report["problem"] = f"{held} The errors stay open; retry once it has finished."
+            except Exception as error:  # the store or the ERP went away mid-retry: say so, keep the errors open
+                report["problem"] = (
+                    f"retrying the {flow} errors of {name!r} stopped: {type(error).__name__}: {error}. Those not "
+                    "retried stay open; run this again once the store and the ERP answer."
+                )
     finally:
         if erp is not None and callable(getattr(erp, "close", None)):
             erp.close()
