@@ -38,7 +38,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from woobridge.commands.connections import Report, assess, record_check, replace_key, save_connection
+from woobridge.commands.connections import (
+    CommandFailed,
+    Report,
+    assess,
+    check_ca_file,
+    record_check,
+    replace_key,
+    save_connection,
+)
 from woobridge.commands.guardrails import KEY_AGE_LIMIT_MONTHS, add_months, key_age_findings
 from woobridge.commands.services import Services
 from woobridge.flows.registry import FLOWS
@@ -139,7 +147,7 @@ async def form_of(request: Request) -> dict[str, list[str]]:
         body += chunk
         if len(body) > MAX_FORM:
             raise _Refused(413, "form too large")
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+    if body and not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise _Refused(415, "forms are sent as application/x-www-form-urlencoded")
     return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
 
@@ -457,7 +465,7 @@ async def validate_new(request: Request, user: auth.SignedIn) -> Response:
     form = request.state.form
     name = first(form, "name").strip()
     enabled = [flow for flow in form.get("flows", []) if flow in FLOWS] or list(FLOWS)
-    shown = {"name": name, "store_url": first(form, "store_url"), "flows": enabled, "key_created": ""}
+    shown = {"name": name, "store_url": first(form, "store_url"), "flows": enabled, "ca_file": first(form, "ca_file")}
     rows = await asyncio.to_thread(_list_connections, ctx.db)
 
     def again(status: int, **values: Any) -> Response:
@@ -485,8 +493,12 @@ async def validate_new(request: Request, user: auth.SignedIn) -> Response:
         checked = check_inputs(first(form, "store_url"), first(form, "consumer_key"), secret)
     except InputError as error:
         return again(400, diagnosis=error.diagnosis.to_dict())
+    try:
+        ca_file = check_ca_file(Path(first(form, "ca_file").strip())) if first(form, "ca_file").strip() else None
+    except CommandFailed as error:
+        return again(400, problem=str(error))
     mode: AuthMode = "query" if first(form, "query_auth") == "on" else "basic"
-    credentials = Credentials(checked.store_url, checked.consumer_key, checked.consumer_secret, mode)
+    credentials = Credentials(checked.store_url, checked.consumer_key, checked.consumer_secret, mode, ca_file)
     report = Report(name, checked.store_url, credentials.fingerprint, mode, enabled, created)
     report.input_notes.extend(checked.notes)
     await asyncio.to_thread(assess, ctx.services, report, credentials)

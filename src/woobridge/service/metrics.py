@@ -64,7 +64,7 @@ class StateCollector(Collector):
             "woobridge_webhooks", "Registered webhooks by status.", labels=["connection", "status"]
         )
         with self.db.session() as session:
-            names = dict(session.execute(select(Connection.id, Connection.name)).tuples().all())
+            names: dict[int, str] = {row[0]: row[1] for row in session.execute(select(Connection.id, Connection.name))}
             for connection_id, flow, outcome, n in session.execute(
                 select(Run.connection_id, Run.flow, Run.outcome, func.count()).group_by(
                     Run.connection_id, Run.flow, Run.outcome
