@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from woobridge.documents import (
     CreditMemo,
@@ -153,6 +154,17 @@ def test_the_binding_can_commit_with_the_erp_rows(staging: StagingErp) -> None:
     with pytest.raises(RuntimeError):
         staging.put_sales_order("shop", make_order(202), also=fail)
     assert staging.find_sales_order("shop", 202) is None  # rolled back together
+
+    calls: list[str] = []
+
+    def bind_twice(db: Connection, ref: Any) -> None:
+        calls.append(ref.erp_id)
+        db.execute(text("INSERT INTO bindings_demo VALUES ('1')"))  # already there: the caller's own conflict
+
+    with pytest.raises(IntegrityError):
+        staging.put_sales_order("shop", make_order(303), also=bind_twice)
+    assert len(calls) == 1  # not mistaken for a race on the order's key and retried
+    assert staging.find_sales_order("shop", 303) is None
 
 
 def test_concurrent_workers_putting_one_order_make_one_row(database: Database) -> None:

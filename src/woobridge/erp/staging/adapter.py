@@ -361,13 +361,17 @@ class StagingErp:
 
     def _write(self, work: Callable[[Connection], T], also: AlsoInTransaction | None = None) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
+            in_also = False
             try:
                 with transaction(self.engine) as db:
                     result = work(db)
                     if also is not None and isinstance(result, ErpRef):
+                        in_also = True  # the caller's own writes: their errors are theirs, never retried here
                         also(db, result)
                     return result
             except sa_exc.IntegrityError as error:
+                if in_also:
+                    raise
                 # Another worker inserted the same key between our read and our insert: read again, update.
                 if attempt == _ATTEMPTS:
                     raise ErpRecordError(f"the staging database refused the record: {error.orig}") from error
