@@ -217,7 +217,8 @@ def sandbox_command(
 def demo_command(
     tls_dir: Annotated[Path, typer.Option(help="Where the local CA and certificate are kept.")] = DEFAULT_TLS_DIR,
 ) -> None:
-    """Start a seeded sandbox, make a signed request to it, list its newest orders, and exit."""
+    """Start a seeded sandbox, make a signed request to it, list its newest orders, sync its orders into a staging
+    ERP database (in a temporary directory), print what the sync did, and exit."""
     started = time.monotonic()
     sandbox, seeded = build_sandbox(None, ",".join(f"{k}={v}" for k, v in DEMO_SEED.items()), "UTC", "11.0.1", [], [])
     keys = issue_sandbox_keys(sandbox.store)
@@ -259,7 +260,61 @@ def demo_command(
                 f"{order.get('total', '')} {order.get('currency', '')}",
             )
         console.print(table)
+        _sync_orders_demo(served, key)
     console.print(f"Done in {time.monotonic() - started:.1f} s.")
+
+
+def _sync_orders_demo(served: ServedSandbox, key: IssuedKey) -> None:
+    """The orders flow for real: a state database and a staging ERP database in a temporary directory, a
+    connection to the served sandbox, one full sync and one incremental, and what they did."""
+    import asyncio
+    import tempfile
+    from datetime import UTC, datetime
+
+    from cryptography.fernet import Fernet
+
+    from woobridge.commands.sync import print_failures, summary_table
+    from woobridge.erp.staging import StagingErp
+    from woobridge.flows import orders
+    from woobridge.secrets import Vault
+    from woobridge.state import Connection, StateDB
+    from woobridge.woo import Credentials, WooClient
+
+    with tempfile.TemporaryDirectory(prefix="woobridge-demo-") as work:
+        db = StateDB(f"sqlite:///{work}/state.sqlite")
+        erp = StagingErp(f"sqlite:///{work}/staging.sqlite")
+        try:
+            with db.session() as session:
+                connection = Connection(
+                    name="sandbox",
+                    store_url=served.base_url,
+                    ca_file=str(served.ca_file) if served.ca_file else None,
+                    key_created_at=datetime.now(UTC),
+                    flows=["orders"],
+                )
+                connection.store_key(Vault([Fernet.generate_key()], "demo"), key.consumer_key, key.consumer_secret)
+                session.add(connection)
+            credentials = Credentials(
+                served.base_url, key.consumer_key, key.consumer_secret, ca_file=str(served.ca_file)
+            )
+
+            async def sync_twice() -> tuple[orders.OrdersReport, orders.OrdersReport]:
+                async with WooClient(credentials, max_concurrency=8) as woo:
+                    first = await orders.run(db, "sandbox", erp=erp, woo=woo)
+                    second = await orders.run(db, "sandbox", erp=erp, woo=woo)
+                return first, second
+
+            first, second = asyncio.run(sync_twice())
+        finally:
+            erp.close()
+            db.close()
+    console.rule("[bold]woobridge sync orders[/] → staging ERP database", align="left")
+    console.print(summary_table(first, title="First sync: every order in an imported status"))
+    print_failures(console, first)
+    console.print(
+        f"Second sync (nothing changed): {second.requests} request(s), {second.counts['created']} created, "
+        f"{second.counts['updated']} updated."
+    )
 
 
 def _check(response: httpx.Response, what: str) -> None:
