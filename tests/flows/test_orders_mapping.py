@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from woobridge.flows.order_mapping import OrderUnreadable, document_digest, lines_sum, to_sales_order
+from woobridge.flows.engine import digest
+from woobridge.flows.order_mapping import OrderUnreadable, lines_sum, to_sales_order
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"  # ../shared beside the clone, as CI lays it out
 ORDERS = SHARED / "woocommerce" / "real-data" / "orders"
@@ -152,14 +153,14 @@ def test_money_is_decimal_never_float() -> None:
 
 def test_digest_changes_when_the_order_changes_and_only_then() -> None:
     order = real_order("01-mixed-registered")
-    first = document_digest(to_sales_order(order))
-    assert document_digest(to_sales_order(copy.deepcopy(order))) == first
+    first = digest(to_sales_order(order))
+    assert digest(to_sales_order(copy.deepcopy(order))) == first
     changed = copy.deepcopy(order)
     changed["shipping"]["address_1"] = "200 Congress Ave"
-    assert document_digest(to_sales_order(changed)) != first
+    assert digest(to_sales_order(changed)) != first
     cancelled = copy.deepcopy(order)
     cancelled["status"] = "cancelled"
-    assert document_digest(to_sales_order(cancelled)) != first
+    assert digest(to_sales_order(cancelled)) != first
 
 
 @pytest.mark.parametrize(

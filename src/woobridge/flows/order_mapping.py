@@ -22,7 +22,6 @@ record error (with the payload) and goes on.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -355,8 +354,3 @@ def _to_sales_order(order: Mapping[str, Any], order_id: int) -> SalesOrder:
     )
     adjustment = total - lines_sum(document)
     return document.model_copy(update={"rounding_adjustment": adjustment}) if adjustment else document
-
-
-def document_digest(document: SalesOrder) -> str:
-    """A fingerprint of what the ERP was given: equal digests mean there is nothing new to send."""
-    return hashlib.sha256(document.model_dump_json().encode()).hexdigest()
