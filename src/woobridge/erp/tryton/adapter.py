@@ -109,6 +109,7 @@ class TrytonAdapter:
         self.rpc = rpc or TrytonRpc(
             settings.url, settings.database, settings.login, settings.password, timeout=settings.timeout
         )
+        self.rpc.accept_warnings = settings.skip_warnings
         self._products: dict[str, dict[str, Any]] = {}
         self._taxes_by_ref: dict[str, int] = {}
         self._taxes_by_rate: dict[Decimal, int] | None = None
@@ -119,10 +120,6 @@ class TrytonAdapter:
         self._carriers: dict[str, int] = {}
 
     # -- helpers ------------------------------------------------------------------------------------------------
-    @property
-    def _write_context(self) -> dict[str, Any]:
-        return {"_skip_warnings": True} if self.settings.skip_warnings else {}
-
     def _model(self, name: str) -> Model:
         return self.rpc.model(name)
 
@@ -478,7 +475,7 @@ class TrytonAdapter:
                 to_create.append(
                     self._new_party_values(connection, ref, m.customer_party_name(p.order), p.order.billing.phone)
                 )
-        created = self._model("party.party").create(to_create, context=self._write_context)
+        created = self._model("party.party").create(to_create)
         for i, key in key_of.items():
             found[i] = created[new_keys[key]]
         wanted: list[tuple[int, dict[str, Any]]] = []
@@ -504,7 +501,7 @@ class TrytonAdapter:
         self._resolve_parties(connection, ready)
         ids = self._each(
             ready,
-            lambda batch: self._model("sale.sale").create([p.values for p in batch], context=self._write_context),
+            lambda batch: self._model("sale.sale").create([p.values for p in batch]),
         )
         for p, sale_id in ids:
             p.sale_id = sale_id
@@ -551,7 +548,7 @@ class TrytonAdapter:
             difference = target(p) - Decimal(totals[p.sale_id])
             if difference:
                 adjustments.append({**self._adjustment_line(difference), "sale": p.sale_id})
-        self._model("sale.line").create(adjustments, context=self._write_context)
+        self._model("sale.line").create(adjustments)
 
     def _advance(self, pending: list[_Pending]) -> None:
         """Quote, then confirm (paid orders only), in one call each; per order when one refuses."""
@@ -559,12 +556,12 @@ class TrytonAdapter:
             return
         sale = self._model("sale.sale")
         cancel = [p for p in pending if p.error is None and p.order.status in self.settings.cancel_statuses]
-        self._each(cancel, lambda batch: sale("cancel", [p.sale_id for p in batch], context=self._write_context))
+        self._each(cancel, lambda batch: sale("cancel", [p.sale_id for p in batch]))
         rest = [p for p in pending if p not in cancel]
-        self._each(rest, lambda batch: sale("quote", [p.sale_id for p in batch], context=self._write_context))
+        self._each(rest, lambda batch: sale("quote", [p.sale_id for p in batch]))
         if self.settings.confirm:
             paid = [p for p in rest if p.error is None and p.order.status in self.settings.confirm_statuses]
-            self._each(paid, lambda batch: sale("confirm", [p.sale_id for p in batch], context=self._write_context))
+            self._each(paid, lambda batch: sale("confirm", [p.sale_id for p in batch]))
 
     def _update_sale(self, connection: str, p: _Pending, state: str) -> None:
         sale = self._model("sale.sale")
@@ -586,17 +583,17 @@ class TrytonAdapter:
         if state == "cancelled" and cancelling:
             return
         if cancelling and state in EDITABLE:
-            self._each([p], lambda batch: sale("cancel", [p.sale_id], context=self._write_context))
+            self._each([p], lambda batch: sale("cancel", [p.sale_id]))
             return
         # draft, quotation or cancelled: back to draft, replace everything, move on as a new sale would
         if state != "draft":
-            sale("draft", [p.sale_id], context=self._write_context)
+            sale("draft", [p.sale_id])
         values = self._sale_values(connection, p.order, p.reference)
         self._resolve_parties(connection, [p])
         old_lines = sale.read([p.sale_id], ["lines"])[0]["lines"]
         values["lines"] = [("delete", old_lines), *values["lines"]]
         p.values.update(values)
-        self._each([p], lambda batch: sale("write", [p.sale_id], p.values, context=self._write_context))
+        self._each([p], lambda batch: sale("write", [p.sale_id], p.values))
         if p.error is None:
             self._match_totals([p], lambda q: q.order.total)
             self._advance([p])
@@ -643,11 +640,9 @@ class TrytonAdapter:
             code = self._identifier(connection, customer.store_customer_id)
             if not customer.is_guest and code not in codes:
                 values["identifiers"] = [("create", [{"code": code}])]
-            party.write([party_id], values, context=self._write_context)
+            party.write([party_id], values)
         else:
-            (party_id,) = party.create(
-                [self._new_party_values(connection, ref, name, customer.phone)], context=self._write_context
-            )
+            (party_id,) = party.create([self._new_party_values(connection, ref, name, customer.phone)])
             created = True
         countries, subdivisions = self._countries_and_subdivisions()
         addresses = [m.address_values(a, countries, subdivisions) for a in m.customer_address_list(customer)]
@@ -673,12 +668,10 @@ class TrytonAdapter:
             price = item.regular_price if item.regular_price is not None else Decimal(0)
             header: dict[str, Any] = {"name": item.name, "list_price": price}
             if known:
-                template.write([known[0]["template"]], header, context=self._write_context)
+                template.write([known[0]["template"]], header)
                 missing = [{"suffix_code": s, "list_price": None} for s in skus if s not in self._products]
                 if missing:
-                    template.write(
-                        [known[0]["template"]], {"products": [("create", missing)]}, context=self._write_context
-                    )
+                    template.write([known[0]["template"]], {"products": [("create", missing)]})
                 refs.append(ErpRef(str(known[0]["template"]), item.sku, created=False))
                 continue
             values = {
@@ -695,7 +688,7 @@ class TrytonAdapter:
             create_index.append(len(refs))
             refs.append(ErpRef("", item.sku))
             creates.append(values)
-        for index, new_id in zip(create_index, template.create(creates, context=self._write_context), strict=True):
+        for index, new_id in zip(create_index, template.create(creates), strict=True):
             refs[index] = ErpRef(str(new_id), refs[index].document_no)
         self._products.clear()
         return refs
@@ -764,13 +757,13 @@ class TrytonAdapter:
             "comment": memo.reason or None,
             "lines": [("create", lines)],
         }
-        (sale_id,) = sale.create([values], context=self._write_context)
+        (sale_id,) = sale.create([values])
         pending = _Pending(0, _memo_as_order(memo), reference, sale_id=sale_id)
         self._match_totals([pending], lambda _: -abs(memo.amount))
         if self.settings.quote:
-            sale("quote", [sale_id], context=self._write_context)
+            sale("quote", [sale_id])
             if self.settings.confirm:
-                sale("confirm", [sale_id], context=self._write_context)
+                sale("confirm", [sale_id])
         number = sale.read([sale_id], ["number"])[0].get("number") or ""
         return ErpRef(str(sale_id), number)
 
@@ -795,7 +788,7 @@ class TrytonAdapter:
             return
         detail = " ".join(x for x in (ack.store_ref and f"store ref {ack.store_ref}", ack.message) if x)
         message = f"{self._marker(connection)} {ack.status}" + (f": {detail}" if detail else "")
-        self._model("ir.note").create([{"resource": resource, "message": message}], context=self._write_context)
+        self._model("ir.note").create([{"resource": resource, "message": message}])
 
     def pending_shipments(self, connection: str) -> Sequence[Shipment]:
         """Done customer shipments of this connection's sales not yet acknowledged (oldest first)."""
@@ -877,8 +870,14 @@ class TrytonAdapter:
         lines = {
             row["id"]: row
             for row in self._model("sale.line").read(
-                line_ids, ["product.code", "product.type", "quantity", "amount", "note", "type"]
+                line_ids, ["product.code", "product.type", "quantity", "amount", "note", "type", "taxes"]
             )
+        }
+        tax_ids = sorted({t for line in lines.values() for t in line.get("taxes") or []})
+        rates = {
+            row["id"]: Decimal(row["rate"] or 0)
+            for row in self._model("account.tax").read(tax_ids, ["rate"])
+            if row.get("type", "percentage") == "percentage"
         }
         memos: list[CreditMemo] = []
         for r in returns:
@@ -899,6 +898,7 @@ class TrytonAdapter:
                         sku=product.get("code") or "",
                         quantity=abs(m.to_decimal(line["quantity"])),
                         amount=abs(Decimal(line["amount"] or 0)),
+                        tax=m.money(abs(Decimal(line["amount"] or 0)) * sum(rates.get(t, 0) for t in line["taxes"])),
                     )
                 )
             sale_date = r.get("sale_date")
@@ -953,7 +953,7 @@ class TrytonAdapter:
         """Salable products: one Item per template; a template with several coded products has them as variants."""
         templates = self._model("product.template").search_read(
             [("salable", "=", True), ("type", "=", "goods")],
-            ["name", "code", "list_price", "products", "active", "description"],
+            ["name", "code", "list_price", "products", "active"],
             order=[("id", "ASC")],
         )
         product_ids = [i for t in templates for i in t["products"]]
@@ -965,13 +965,7 @@ class TrytonAdapter:
             status: Literal["active", "inactive"] = "active" if t.get("active", True) else "inactive"
             price = Decimal(t["list_price"]) if t.get("list_price") is not None else None
             if len(coded) == 1:
-                yield Item(
-                    sku=coded[0]["code"],
-                    name=t["name"],
-                    regular_price=price,
-                    status=status,
-                    description=t.get("description") or "",
-                )
+                yield Item(sku=coded[0]["code"], name=t["name"], regular_price=price, status=status)
                 continue
             variants = tuple(
                 ItemVariant(

@@ -28,12 +28,15 @@ class TrytonError(ErpRecordError):
     """Tryton refused a call for business reasons (UserError, UserWarning, access, concurrency): the record is at
     fault, not the connection. ``kind`` is Tryton's exception name; ``description`` its longer explanation."""
 
-    def __init__(self, kind: str, message: str, description: str = "", *, retryable: bool = False) -> None:
+    def __init__(
+        self, kind: str, message: str, description: str = "", *, retryable: bool = False, warning_name: str = ""
+    ) -> None:
         text = f"Tryton {kind}: {message}" + (f" ({description})" if description else "")
         super().__init__(text, retryable=retryable)
         self.kind = kind
         self.tryton_message = message
         self.description = description
+        self.warning_name = warning_name  # a UserWarning's name: what answering "yes" records
 
 
 def _encode(value: Any) -> Any:
@@ -90,6 +93,7 @@ class TrytonRpc:
         timeout: float = 60.0,
         context: dict[str, Any] | None = None,
         transport: httpx.BaseTransport | None = None,
+        accept_warnings: bool = False,
     ) -> None:
         self.base_url = url.rstrip("/")
         self.database = database
@@ -101,6 +105,9 @@ class TrytonRpc:
         self.user_id = 0
         self.context: dict[str, Any] = {}
         self._extra_context = dict(context or {})
+        # Tryton asks "are you sure?" with a UserWarning; a client says yes by recording a res.user.warning and
+        # calling again (context keys starting with "_", like _skip_warnings, are dropped by the RPC layer).
+        self.accept_warnings = accept_warnings
 
     @property
     def rpc_url(self) -> str:
@@ -131,7 +138,18 @@ class TrytonRpc:
         if self._auth is None:
             self.login()
         ctx = {**self.context, **(context or {})}
-        return self._post(method, [*args, ctx])
+        answered: set[str] = set()
+        while True:
+            try:
+                return self._post(method, [*args, ctx])
+            except TrytonError as exc:
+                if not (self.accept_warnings and exc.warning_name) or exc.warning_name in answered:
+                    raise
+                answered.add(exc.warning_name)
+                self._post(
+                    "model.res.user.warning.create",
+                    [[{"user": self.user_id, "name": exc.warning_name, "always": False}], self.context],
+                )
 
     def model(self, name: str) -> Model:
         return Model(self, name)
@@ -185,7 +203,8 @@ def _error(method: str, error: Any) -> Exception:
         if kind == "UserError":
             return TrytonError(kind, str(args[0]), str(args[1] or "") if len(args) > 1 else "")
         if kind == "UserWarning":
-            return TrytonError(kind, str(args[1]), str(args[2] or "") if len(args) > 2 else "")
+            description = str(args[2] or "") if len(args) > 2 else ""
+            return TrytonError(kind, str(args[1]), description, warning_name=str(args[0]))
         if kind == "ConcurrencyException":
             return TrytonError(kind, str(args[0]), retryable=True)
         if kind == "LoginException":
