@@ -120,17 +120,22 @@ def signed_in(web: Web) -> Web:
 # -- the app served on a real loopback port (webhook deliveries and the browser need a socket) ----------------------
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 class ServedApp:
     """``create_app(...)`` under uvicorn on 127.0.0.1 (a free port), in a thread: ``with ServedApp(app) as served``."""
 
-    def __init__(self, app: Any) -> None:
-        import socket
-
+    def __init__(self, app: Any, port: int | None = None) -> None:
         import uvicorn
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread: threading.Thread | None = None
