@@ -3,13 +3,15 @@
     python lease_holder.py SPEC_JSON FLOW TTL HOLD_SECONDS [START_AT]
 
 Prints ``ACQUIRED <run id>`` (then saves a cursor ``{"tick": n}`` every 50 ms for HOLD_SECONDS and prints
-``DONE``) or ``HELD <holder>`` and exits 3. START_AT (epoch seconds) makes several processes try at once.
+``DONE``) or ``HELD <holder>`` and exits 3. START_AT (epoch seconds) makes several processes try at once. When
+the environment names a ``LEASE_HOLDER_STOP_FILE``, the holder also stops as soon as that file exists.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -32,7 +34,8 @@ async def main(spec_json: str, flow: str, ttl: float, hold: float, start_at: flo
             print(f"ACQUIRED {run.id}", flush=True)
             deadline = time.monotonic() + hold
             tick = 0
-            while time.monotonic() < deadline:
+            stop_file = os.environ.get("LEASE_HOLDER_STOP_FILE")
+            while time.monotonic() < deadline and not (stop_file and os.path.exists(stop_file)):
                 tick += 1
                 run.save_cursor({"tick": tick})
                 await asyncio.sleep(0.05)

@@ -22,11 +22,14 @@ from .conftest import DbSpec
 HOLDER = Path(__file__).with_name("lease_holder.py")
 
 
-def start_holder(spec: DbSpec, *, ttl: float, hold: float, start_at: float | None = None) -> subprocess.Popen[str]:
+def start_holder(
+    spec: DbSpec, *, ttl: float, hold: float, start_at: float | None = None, stop_file: Path | None = None
+) -> subprocess.Popen[str]:
     args = [sys.executable, str(HOLDER), spec.to_json(), "orders", str(ttl), str(hold)]
     if start_at is not None:
         args.append(str(start_at))
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "LEASE_HOLDER_STOP_FILE": str(stop_file)} if stop_file else None
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def first_line(process: subprocess.Popen[str], timeout: float = 20.0) -> str:
@@ -59,14 +62,16 @@ def run_holder(spec: DbSpec, *, ttl: float, hold: float) -> tuple[int, str]:
 
 
 def test_a_second_process_is_refused_while_the_first_runs_then_runs_after_it(
-    db_spec: DbSpec, db: StateDB, connection: Connection
+    db_spec: DbSpec, db: StateDB, connection: Connection, tmp_path: Path
 ) -> None:
-    first = start_holder(db_spec, ttl=10, hold=1.5)
+    stop = tmp_path / "stop"
+    first = start_holder(db_spec, ttl=10, hold=60, stop_file=stop)
     try:
         assert first_line(first).startswith("ACQUIRED")
         code, said = run_holder(db_spec, ttl=10, hold=0)
         assert (code, said.split()[0]) == (3, "HELD")
     finally:
+        stop.touch()
         first.wait(timeout=30)
     assert first.returncode == 0
     code, said = run_holder(db_spec, ttl=10, hold=0)
@@ -109,13 +114,17 @@ def test_a_killed_holder_is_taken_over_once_its_lease_expires(
 
 
 def test_processes_racing_for_the_lease_get_exactly_one_winner(
-    db_spec: DbSpec, db: StateDB, connection: Connection
+    db_spec: DbSpec, db: StateDB, connection: Connection, tmp_path: Path
 ) -> None:
     start_at = time.time() + 2.5  # every process is up and waiting by then
-    racers = [start_holder(db_spec, ttl=30, hold=1.0, start_at=start_at) for _ in range(6)]
-    said = [first_line(racer, timeout=40).split()[0] for racer in racers]
-    for racer in racers:
-        racer.wait(timeout=30)
+    stop = tmp_path / "stop"  # the winner holds on until every racer has spoken
+    racers = [start_holder(db_spec, ttl=30, hold=60, start_at=start_at, stop_file=stop) for _ in range(6)]
+    try:
+        said = [first_line(racer, timeout=40).split()[0] for racer in racers]
+    finally:
+        stop.touch()
+        for racer in racers:
+            racer.wait(timeout=30)
     assert sorted(said) == ["ACQUIRED"] + ["HELD"] * 5
 
 
@@ -147,10 +156,10 @@ async def test_a_stalled_run_that_lost_its_lease_cannot_write(db: StateDB, conne
 
 
 async def test_the_heartbeat_keeps_a_long_run_s_lease(db: StateDB, connection: Connection) -> None:
-    async with open_run(db, connection, "orders", ttl=0.3) as run:
-        await asyncio.sleep(1.0)  # three ttls, renewed in the background
+    async with open_run(db, connection, "orders", ttl=0.6) as run:
+        await asyncio.sleep(1.5)  # more than two ttls, renewed in the background
         with pytest.raises(LeaseHeld):
-            async with open_run(db, connection, "orders", ttl=0.3):
+            async with open_run(db, connection, "orders", ttl=0.6):
                 pass
         run.bind("order", 1, "SO-1")
     assert run.outcome == "success"
