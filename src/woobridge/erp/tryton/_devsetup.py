@@ -16,14 +16,26 @@ from typing import Any
 
 # Countries the sandbox's seed data uses; a production database loads them all with `trytond_import_countries`.
 COUNTRIES = {
-    "US": ("United States", {"US-CA": "California", "US-NY": "New York", "US-TX": "Texas"}),
+    "US": (
+        "United States",
+        {"US-CA": "California", "US-NY": "New York", "US-TX": "Texas", "US-OR": "Oregon", "US-IL": "Illinois"},
+    ),
     "GB": ("United Kingdom", {}),
     "DE": ("Germany", {}),
     "FR": ("France", {}),
     "CA": ("Canada", {"CA-ON": "Ontario"}),
+    "JP": ("Japan", {}),
 }
-# Percentage taxes, matched by rate when no explicit mapping is configured.
-TAXES = (("Sales tax 10%", "0.10"), ("VAT 20%", "0.20"), ("CA state tax 7.25%", "0.0725"), ("Reduced 5%", "0.05"))
+# Percentage taxes (those of the sandbox's seeded store, and 10%), matched by rate when no mapping is configured.
+TAXES = (
+    ("Sales tax 10%", "0.10"),
+    ("TX sales tax 8.25%", "0.0825"),
+    ("Reduced 5%", "0.05"),
+    ("CA state tax 7.25%", "0.0725"),
+    ("CA district tax 1.5%", "0.015"),
+    ("VAT 20%", "0.20"),
+    ("VAT 19%", "0.19"),
+)
 
 
 def setup(config_file: str, database: str) -> None:
