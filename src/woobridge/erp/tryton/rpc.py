@@ -108,6 +108,7 @@ class TrytonRpc:
         # Tryton asks "are you sure?" with a UserWarning; a client says yes by recording a res.user.warning and
         # calling again (context keys starting with "_", like _skip_warnings, are dropped by the RPC layer).
         self.accept_warnings = accept_warnings
+        self.calls = 0  # RPC requests sent (for benchmarks and logs)
 
     @property
     def rpc_url(self) -> str:
@@ -155,6 +156,7 @@ class TrytonRpc:
         return Model(self, name)
 
     def _post(self, method: str, params: list[Any], *, auth: bool = True) -> Any:
+        self.calls += 1
         body = json.dumps({"id": next(self._ids), "method": method, "params": _encode(params)}, separators=(",", ":"))
         for attempt in (1, 2):
             headers = {"Authorization": self._auth} if auth and self._auth else {}
