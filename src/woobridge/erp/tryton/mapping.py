@@ -128,9 +128,8 @@ def customer_ref_of(customer: Customer) -> CustomerRef:
 
 def to_decimal(value: Any) -> Decimal:
     """Tryton floats (quantities) as Decimal without binary noise."""
-    if isinstance(value, Decimal):
-        return value
-    return Decimal(repr(float(value or 0))).normalize() if value else Decimal(0)
+    number = value if isinstance(value, Decimal) else Decimal(repr(float(value or 0)))
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
 
 
 def money(value: Decimal) -> Decimal:
