@@ -6,7 +6,7 @@ flows are not written yet) and are written to the store with the WooCommerce cli
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +34,7 @@ async def woo(sandbox: Sandbox, keys: Keys) -> AsyncIterator[WooClient]:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> AsyncIterator[StateDB]:
+def state(tmp_path: Path) -> Iterator[StateDB]:
     db = StateDB(f"sqlite:///{tmp_path / 'state.sqlite'}")
     with db.session() as session:
         session.add(
@@ -49,7 +49,7 @@ def state(tmp_path: Path) -> AsyncIterator[StateDB]:
                 flows=["orders"],
             )
         )
-    yield db  # type: ignore[misc]
+    yield db
     db.close()
 
 
