@@ -56,6 +56,7 @@ ORDERBY = ("date", "id", "include", "title", "slug", "modified", "price", "popul
 # product category a fresh WooCommerce store has, "Uncategorized", is term 15, as the recordings show.
 _FIRST_TERM_ID = 15
 _RELATED_LIMIT = 5
+_CATEGORY_ORDERBY = ("id", "include", "name", "slug", "term_group", "description", "count")
 
 # Body fields the product schema types as strings: WordPress rejects a JSON number there (a classic client bug).
 _STRING_FIELDS = (
@@ -1699,6 +1700,123 @@ def batch_variations(call: Call) -> Reply:
     )
 
 
+# -- product categories (/products/categories) -------------------------------------------------------------------
+# Terms of the hierarchical product_cat taxonomy, as WC_REST_Product_Categories_Controller serves them.
+
+
+def _category_name(name: str) -> str:
+    """What wp_insert_term stores for a name: trimmed, and kses turns a bare ``&`` into ``&amp;``."""
+    return re.sub(r"&(?!(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);)", "&amp;", name.strip())
+
+
+def category_to_rest(store: Store, category: Obj, rest_root: str, namespace: str = "wc/v3") -> dict[str, Any]:
+    """GET /products/categories/{id}."""
+    term_id = int(category["id"])
+    count = sum(1 for p in store.all("product") if any(int(c["id"]) == term_id for c in p.get("categories", [])))
+    links: dict[str, Any] = {
+        "self": [{"href": f"{rest_root}{namespace}/products/categories/{term_id}"}],
+        "collection": [{"href": f"{rest_root}{namespace}/products/categories"}],
+    }
+    if int(category.get("parent", 0)):
+        links["up"] = [{"href": f"{rest_root}{namespace}/products/categories/{int(category['parent'])}"}]
+    return {
+        "id": term_id,
+        "name": category.get("name", ""),
+        "slug": category.get("slug", ""),
+        "parent": int(category.get("parent", 0)),
+        "description": category.get("description", ""),
+        "display": category.get("display", "default"),
+        "image": category.get("image"),
+        "menu_order": int(category.get("menu_order", 0)),
+        "count": count,
+        "_links": links,
+    }
+
+
+def create_category(store: Store, payload: dict[str, Any]) -> Obj:
+    """wp_insert_term() for product_cat: a name is required; the same name under the same parent is refused with
+    ``term_exists`` (its ``resource_id`` is the existing term); a taken slug gets the parent's slug or -2, -3…"""
+    name = _category_name(str(payload.get("name") or ""))
+    if not name:
+        raise RestError("empty_term_name", "A name is required for this term.", {"status": 400})
+    parent = wc_stock_amount(payload.get("parent") or 0)
+    if parent and store.get("category", parent) is None:
+        raise RestError("missing_parent", "Parent term does not exist.", {"status": 400})
+    slug = sanitize_title(str(payload.get("slug") or "")) or sanitize_title(name) or str(_next_term_id(store))
+    for category in store.all("category"):
+        same_name = str(category.get("name", "")).lower() == name.lower() or category.get("slug") == slug
+        if same_name and int(category.get("parent", 0)) == parent:
+            raise RestError(
+                "term_exists",
+                "A term with the name provided already exists with this parent.",
+                {"status": 400, "resource_id": int(category["id"])},
+            )
+    taken = {str(c.get("slug")) for c in store.all("category")}
+    if slug in taken:
+        parent_obj = store.get("category", parent) if parent else None
+        candidate = f"{slug}-{parent_obj['slug']}" if parent_obj is not None else slug
+        index = 2
+        base = candidate
+        while candidate in taken:
+            candidate = f"{base}-{index}"
+            index += 1
+        slug = candidate
+    category = {
+        "id": _next_term_id(store),
+        "name": name,
+        "slug": slug,
+        "parent": parent,
+        "description": str(payload.get("description") or ""),
+        "display": "default",
+        "image": None,
+        "menu_order": wc_stock_amount(payload.get("menu_order") or 0),
+    }
+    return store.put("category", category)
+
+
+def list_categories(call: Call) -> Reply:
+    params = call.params
+    found = list(call.store.all("category"))
+    if params.get("search"):
+        term = str(params["search"]).lower()
+        found = [c for c in found if term in str(c.get("name", "")).lower() or term in str(c.get("slug", ""))]
+    if params.get("parent") not in (None, ""):
+        parent = wc_stock_amount(params["parent"])
+        found = [c for c in found if int(c.get("parent", 0)) == parent]
+    if params.get("slug"):
+        found = [c for c in found if c.get("slug") == str(params["slug"])]
+    include = _id_list(params.get("include"))
+    if include:
+        found = [c for c in found if int(c["id"]) in include]
+    exclude = set(_id_list(params.get("exclude")))
+    found = [c for c in found if int(c["id"]) not in exclude]
+    orderby = str(params.get("orderby") or "name")
+    keys: dict[str, Callable[[Obj], Any]] = {
+        "id": lambda c: int(c["id"]),
+        "include": lambda c: include.index(int(c["id"])) if int(c["id"]) in include else len(include),
+        "name": lambda c: (str(c.get("name", "")).lower(), int(c["id"])),
+        "slug": lambda c: (str(c.get("slug", "")), int(c["id"])),
+        "term_group": lambda c: int(c["id"]),
+        "description": lambda c: (str(c.get("description", "")), int(c["id"])),
+    }
+    found.sort(key=keys.get(orderby, keys["name"]), reverse=str(params.get("order") or "asc").lower() == "desc")
+    page, headers = paginate(call, found)
+    return Reply([category_to_rest(call.store, c, call.rest_root, call.namespace) for c in page], headers=headers)
+
+
+def create_category_endpoint(call: Call) -> Reply:
+    category = create_category(call.store, call.body_dict() or dict(call.params))
+    data = category_to_rest(call.store, category, call.rest_root, call.namespace)
+    return Reply(data, status=201, headers=_location(call, f"/products/categories/{category['id']}"))
+
+
+def get_category(call: Call) -> Reply:
+    category = call.store.get("category", call.int_param("id"))
+    if category is None:
+        raise RestError("woocommerce_rest_term_invalid", "Resource does not exist.", {"status": 404})
+    return Reply(category_to_rest(call.store, category, call.rest_root, call.namespace))
+
+
 # -- routes ------------------------------------------------------------------------------------------------------
 
 
@@ -1749,6 +1867,33 @@ def register(router: Router) -> None:
         "/products",
         Endpoint(READABLE, list_products, needs("posts", "list"), list_args),
         Endpoint(("POST",), create_product_endpoint, needs("posts", "create"), product_write),
+    )
+    router.add(
+        NAMESPACES,
+        "/products/categories",
+        Endpoint(
+            READABLE,
+            list_categories,
+            needs("posts", "list"),
+            {
+                **collection_args(order="asc", orderby="name", orderby_enum=_CATEGORY_ORDERBY),
+                "parent": Arg("integer"),
+                "slug": Arg("string"),
+                "hide_empty": Arg("boolean"),
+                "product": Arg("integer"),
+            },
+        ),
+        Endpoint(
+            ("POST",),
+            create_category_endpoint,
+            needs("posts", "create"),
+            {"name": Arg("string", required=True), "parent": Arg("integer"), "slug": Arg("string")},
+        ),
+    )
+    router.add(
+        NAMESPACES,
+        r"/products/categories/(?P<id>[\d]+)",
+        Endpoint(READABLE, get_category, needs("posts", "read"), {"context": Arg("string", enum=("view", "edit"))}),
     )
     router.add(
         NAMESPACES,
