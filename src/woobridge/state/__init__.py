@@ -12,3 +12,4 @@ __all__ = ["AUTH_MODES", "PERMISSIONS", "Base", "Connection", "Locations", "Stat
 
 # The service's tables (admin login, schedules, webhooks) belong to the same metadata: import them with the models.
 from woobridge.state import service as _service_tables  # noqa: F401
+from woobridge.state import sku_index as _sku_index_table  # noqa: F401  (the inventory flow's SKU index)

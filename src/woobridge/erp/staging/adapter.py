@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -356,6 +357,38 @@ class StagingErp:
     def acknowledge_stock_level(self, connection: str, sku: str, ack: Acknowledgement) -> None:
         """Record on the ``stock_levels`` rows of this SKU what the inventory flow did with them."""
         self._acknowledge_shared(stock_levels, connection, sku, ack)
+
+    def acknowledge_stock_levels(self, connection: str, acks: Mapping[str, Acknowledgement]) -> None:
+        """``acknowledge_stock_level`` for many SKUs in one transaction (the inventory flow's end of run). Rows
+        already saying the same are left as they are; SKUs without a row are skipped."""
+        skus = sorted(acks)
+        with transaction(self.engine) as db:
+            for start in range(0, len(skus), 500):
+                chunk = skus[start : start + 500]
+                found = db.execute(
+                    select(stock_levels.c.id, stock_levels.c.sku, stock_levels.c.connection).where(
+                        stock_levels.c.sku.in_(chunk), _for_connection(stock_levels, connection)
+                    )
+                ).all()
+                own = {row.sku for row in found if row.connection is not None}
+                for row in found:
+                    if row.connection is None and row.sku in own:
+                        continue  # the connection's own row is the one it used
+                    ack = acks[row.sku]
+                    message = ack.message or ""
+                    if message and row.connection is None:
+                        message = f"[{connection}] {message}"
+                    db.execute(
+                        update(stock_levels)
+                        .where(
+                            stock_levels.c.id == row.id,
+                            ~and_(
+                                stock_levels.c.woo_status == ack.status,
+                                func.coalesce(stock_levels.c.woo_message, "") == message,
+                            ),
+                        )
+                        .values(**_ack_values(Acknowledgement(ack.status, message, ack.store_ref)))
+                    )
 
     # -- internals ------------------------------------------------------------------------------------------------
 
