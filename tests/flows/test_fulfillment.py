@@ -3,6 +3,10 @@ ERP database (SQLite files): shipments written into the staging tables reach the
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +28,7 @@ from woobridge.sandbox import orders as store_orders
 from woobridge.sandbox import products as store_products
 from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.faults import FaultRule
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys
+from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
 from woobridge.woo import Credentials, WooClient
@@ -358,3 +362,57 @@ def test_the_note_marker_is_recognised_whole() -> None:
     assert flow.has_marker("Your order has shipped.\nShipment reference: SH-10", "SH-10")
     assert flow.has_marker("<p>Your order has shipped.<br />\nShipment reference: SH-10</p>", "SH-10")
     assert not flow.has_marker("Shipment reference: SH-100", "SH-10")
+
+
+# -- as a command, in its own process, over real HTTPS ----------------------------------------------------------------
+
+
+def test_woobridge_sync_fulfillment_in_a_subprocess_against_the_served_sandbox(
+    live: LiveSandbox, tmp_path: Path
+) -> None:
+    if not Path(sys.executable).with_name("woobridge").exists():
+        pytest.skip("woobridge is not installed in this environment")
+    master = Fernet.generate_key()
+    state_url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    staging_url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
+    db = StateDB(state_url)
+    with db.session() as session:
+        connection = Connection(
+            name=NAME, store_url=live.base_url, key_created_at=datetime.now(UTC), ca_file=live.ca_file
+        )
+        connection.store_key(Vault([master], "test"), live.keys.admin.consumer_key, live.keys.admin.consumer_secret)
+        session.add(connection)
+    db.close()
+    order = next(o for o in live.store.all("order") if o.get("status") == "processing")
+    erp = StagingErp(staging_url)
+    with erp.engine.begin() as staging:
+        staging.execute(
+            insert(shipments).values(
+                erp_shipment_id="SH-CLI",
+                connection=NAME,
+                store_order_id=int(order["id"]),
+                carrier="DHL",
+                tracking_number="JJD0099",
+                tracking_url="https://www.dhl.com/track?id=JJD0099",
+            )
+        )
+        staging.execute(insert(shipments).values(erp_shipment_id="SH-BAD", connection=NAME, store_order_id=987654))
+    environ = {
+        **os.environ,
+        "WOOBRIDGE_HOME": str(tmp_path / "home"),
+        "WOOBRIDGE_STATE_URL": state_url,
+        "WOOBRIDGE_STAGING_URL": staging_url,
+        "WOOBRIDGE_MASTER_KEY": master.decode(),
+    }
+    command = [str(Path(sys.executable).with_name("woobridge")), "sync", "fulfillment", "--json"]
+    done = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr  # one record error
+    result = json.loads(done.stdout)
+    assert result["shipped"] == 1 and result["failed"] == 1 and result["completed"] == 1
+    assert live.store.get("order", int(order["id"]))["status"] == "completed"
+    with erp.engine.connect() as staging:
+        statuses = dict(staging.execute(select(shipments.c.erp_shipment_id, shipments.c.woo_status)).all())
+    erp.close()
+    assert statuses == {"SH-CLI": "done", "SH-BAD": "error"}
+    again = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0 and json.loads(again.stdout)["requests"] == 0

@@ -3,6 +3,10 @@ staging ERP database (SQLite files)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +29,7 @@ from woobridge.sandbox import products as store_products
 from woobridge.sandbox import refunds as store_refunds
 from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.faults import FaultRule
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys
+from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import Binding
@@ -427,3 +431,48 @@ def test_tax_is_split_over_the_lines_rates_in_proportion() -> None:
     taxes = body["line_items"]["1"]["refund_tax"]
     assert taxes == {"4": "3.63", "5": "0.80"} and body["api_refund"] is False
     assert body["meta_data"] == [{"key": "_woobridge_credit_memo", "value": "M"}]
+
+
+# -- as a command, in its own process, over real HTTPS ----------------------------------------------------------------
+
+
+def test_woobridge_sync_refunds_in_a_subprocess_against_the_served_sandbox(live: LiveSandbox, tmp_path: Path) -> None:
+    if not Path(sys.executable).with_name("woobridge").exists():
+        pytest.skip("woobridge is not installed in this environment")
+    master = Fernet.generate_key()
+    state_url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    staging_url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
+    db = StateDB(state_url)
+    with db.session() as session:
+        connection = Connection(
+            name=NAME, store_url=live.base_url, key_created_at=datetime.now(UTC), ca_file=live.ca_file
+        )
+        connection.store_key(Vault([master], "test"), live.keys.admin.consumer_key, live.keys.admin.consumer_secret)
+        session.add(connection)
+    db.close()
+    order = next(o for o in live.store.all("order") if o.get("status") == "processing" and not o.get("refunds"))
+    before = sum(1 for _ in live.store.all("refund"))
+    erp = StagingErp(staging_url)
+    with erp.engine.begin() as staging:
+        staging.execute(
+            insert(erp_credit_memos).values(
+                erp_memo_id="CM-CLI", connection=NAME, store_order_id=int(order["id"]), amount="1.00", reason="cli"
+            )
+        )
+    environ = {
+        **os.environ,
+        "WOOBRIDGE_HOME": str(tmp_path / "home"),
+        "WOOBRIDGE_STATE_URL": state_url,
+        "WOOBRIDGE_STAGING_URL": staging_url,
+        "WOOBRIDGE_MASTER_KEY": master.decode(),
+    }
+    command = [str(Path(sys.executable).with_name("woobridge")), "sync", "refunds", "--json"]
+    done = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["refunds_created"] == 1 and result["memos_created"] == before and result["cursor_moved"]
+    with erp.engine.connect() as staging:
+        assert staging.scalar(select(func.count()).select_from(credit_memos)) == before
+    erp.close()
+    again = json.loads(subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120).stdout)
+    assert again["memos_created"] == 0 and again["refunds_created"] == 0

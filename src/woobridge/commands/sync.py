@@ -228,6 +228,9 @@ def register(app: typer.Typer) -> None:
     audit_app = typer.Typer(help="Compare the store with what the ERP has.", no_args_is_help=True)
     app.add_typer(sync_app, name="sync")
     app.add_typer(audit_app, name="audit")
+    from woobridge.commands.inventory import register as register_inventory
+
+    register_inventory(sync_app, audit_app)  # sync inventory, audit inventory
 
     @sync_app.command("orders", epilog="Exit codes:\n\n" + SYNC_EXIT_HELP)
     def sync_orders(
@@ -341,6 +344,8 @@ def register(app: typer.Typer) -> None:
                 _print_audit(console, report)
         raise typer.Exit(code)
 
+    register_write_back(sync_app)
+
 
 def _print_dry(console: Console, outcome: Any, json_output: bool) -> None:
     if json_output:
@@ -390,3 +395,116 @@ def _print_audit(console: Console, report: Any) -> None:
         print_failures(console, report.fixed)
     else:
         console.print("Import them with: woobridge audit orders --since … --fix")
+
+
+# -- sync fulfillment, sync refunds ------------------------------------------------------------------------------------
+
+
+def register_write_back(sync_app: typer.Typer) -> None:
+    """Add ``sync fulfillment`` (ERP → store) and ``sync refunds`` (both ways)."""
+
+    @sync_app.command("fulfillment", epilog="Exit codes:\n\n" + SYNC_EXIT_HELP)
+    def sync_fulfillment(
+        ctx: typer.Context, connection: ConnectionOption = None, json_output: JsonOption = False
+    ) -> None:
+        """Push the ERP's pending shipments to the store: tracking (Shipment Tracking extension, else a note the
+        customer sees) and completed orders once every line has shipped."""
+        from woobridge.flows import fulfillment
+
+        _run_write_back(ctx, connection, json_output, fulfillment.run, fulfillment.SettingsError, _fulfillment_table)
+
+    @sync_app.command("refunds", epilog="Exit codes:\n\n" + SYNC_EXIT_HELP)
+    def sync_refunds(ctx: typer.Context, connection: ConnectionOption = None, json_output: JsonOption = False) -> None:
+        """ERP credit memos become store refunds; store refunds become ERP credit memos (each exactly once)."""
+        from woobridge.flows import refunds
+
+        _run_write_back(ctx, connection, json_output, refunds.run, refunds.SettingsError, _refunds_table)
+
+
+def _run_write_back(
+    ctx: typer.Context,
+    connection: str | None,
+    json_output: bool,
+    runner: Any,
+    settings_error: type[Exception],
+    table: Any,
+) -> NoReturn:
+    from woobridge.erp import default_staging_url, open_erp
+
+    console = Console(highlight=False, soft_wrap=True)
+    services = _services(ctx)
+    with guarded(console, json_output, services):
+        name = pick_connection(services, connection)
+        store_url = _store_url(services, name)
+        erp = open_erp(url=default_staging_url(services.environ))
+        try:
+            with guarded(console, json_output, services, store_url):
+                try:
+                    report = asyncio.run(runner(services.state(), name, erp=erp, services=services))
+                except settings_error as error:
+                    raise Failed(str(error), SyncExit.BAD_INPUT) from None
+        finally:
+            erp.close()
+        code = SyncExit.RECORD_ERRORS if report.failed else SyncExit.OK
+        if json_output:
+            render.emit_json(console, {"ok": code == SyncExit.OK, "exit_code": int(code), **report.to_dict()})
+        else:
+            console.print(table(report))
+            for outcome in report.failures[:20]:
+                console.print(Text(f"  {outcome.message}", style="yellow"))
+            if report.failed:
+                console.print("  List them with: woobridge errors   Retry with: woobridge errors retry --all")
+    raise typer.Exit(int(code))
+
+
+def _table(title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    return table
+
+
+def _run_row(table: Table, report: Any) -> None:
+    table.add_row("requests", str(report.requests))
+    if report.run is not None and report.run.duration is not None:
+        table.add_row("run", f"#{report.run.id} {report.run.outcome} in {report.run.duration:.1f} s")
+
+
+def _fulfillment_table(report: Any) -> Table:
+    """What a fulfillment run did (also used by ``woobridge demo``)."""
+    table = _table("ERP shipments → store")
+    counts = report.counts
+    table.add_row("connection", report.connection)
+    table.add_row("pending shipments", str(counts["read"]))
+    if report.via:
+        how = "Shipment Tracking extension" if report.via == "extension" else "order notes the customer sees"
+        table.add_row("tracking through", how)
+    table.add_row("recorded", str(counts["shipped"]))
+    table.add_row("already in the store", f"{counts['already']}  (only acknowledged)")
+    table.add_row("orders completed", str(report.completed))
+    table.add_row("record errors", str(counts["failed"]))
+    _run_row(table, report)
+    return table
+
+
+def _refunds_table(report: Any) -> Table:
+    """What a refunds run did, both ways."""
+    table = _table("refunds, both ways")
+    counts = report.counts
+    table.add_row("connection", report.connection)
+    table.add_row(
+        "ERP → store",
+        f"{counts['memos']} credit memo(s): {counts['refunds_created']} refunded, {counts['memos_already']} already "
+        f"in the store, {counts['memos_failed']} record error(s)",
+    )
+    read = "global /refunds list" if report.read_mode == "global" else "per order"
+    table.add_row(
+        "store → ERP",
+        f"{counts['refunds_read']} refund(s) read ({read}): {counts['memos_created']} credit memo(s) made, "
+        f"{counts['refunds_known']} known, {counts['refunds_ours']} made by woobridge (not sent back), "
+        f"{counts['refunds_failed']} record error(s)",
+    )
+    if report.next_window_start is not None:
+        table.add_row("cursor", f"next run reads from {report.next_window_start:%Y-%m-%d %H:%M:%S} UTC (store clock)")
+    _run_row(table, report)
+    return table

@@ -368,6 +368,10 @@ class FulfillmentReport:
         self.outcomes.append(outcome)
 
     @property
+    def failed(self) -> int:
+        return self.counts["failed"]
+
+    @property
     def failures(self) -> list[ShipmentOutcome]:
         return [outcome for outcome in self.outcomes if outcome.action == "failed"]
 
