@@ -24,7 +24,7 @@ from woobridge.sandbox import products as store_products
 from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.faults import parse_fault_spec
 from woobridge.sandbox.stock import adjust_stock
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys
+from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
 from woobridge.state.sku_index import SkuIndexRow
@@ -469,3 +469,63 @@ async def test_audit_lists_drift_and_fix_pushes_it(env: Env) -> None:
     assert fixed.fixed is not None and fixed.fixed.counts["written"] == 2
     assert env.quantity("D1") == 10 and env.quantity("D2") == 10
     assert (await env.audit()).drift == []
+
+
+# -- as commands, in their own process, over real HTTPS ----------------------------------------------------------------
+
+
+def test_woobridge_sync_and_audit_inventory_in_a_subprocess(live: LiveSandbox, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if not Path(sys.executable).with_name("woobridge").exists():
+        pytest.skip("woobridge is not installed in this environment")
+    master = Fernet.generate_key()
+    state_url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    staging_url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
+    db = StateDB(state_url)
+    with db.session() as session:
+        connection = Connection(
+            name=NAME, store_url=live.base_url, key_created_at=datetime.now(UTC), ca_file=str(live.ca_file)
+        )
+        connection.store_key(Vault([master], "test"), live.keys.admin.consumer_key, live.keys.admin.consumer_secret)
+        session.add(connection)
+    db.close()
+    with live.store.lock:
+        for n in range(3):
+            store_products.create_product(
+                live.store, {"name": f"P{n}", "sku": f"CLI-{n}", "manage_stock": True, "stock_quantity": 1}
+            )
+    erp = StagingErp(staging_url)
+    with erp.engine.begin() as conn:
+        for n in range(3):
+            conn.execute(insert(stock_levels).values(sku=f"CLI-{n}", warehouse="", quantity=Decimal(7 + n)))
+    erp.close()
+    environ = {
+        **os.environ,
+        "WOOBRIDGE_HOME": str(tmp_path / "home"),
+        "WOOBRIDGE_STATE_URL": state_url,
+        "WOOBRIDGE_STAGING_URL": staging_url,
+        "WOOBRIDGE_MASTER_KEY": master.decode(),
+    }
+    woobridge = str(Path(sys.executable).with_name("woobridge"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([woobridge, *args], env=environ, capture_output=True, text=True, timeout=120, check=False)
+
+    done = cli("sync", "inventory", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["written"] == 3
+    assert [store_products.find_by_sku(live.store, f"CLI-{n}")[1]["stock_quantity"] for n in range(3)] == [7, 8, 9]  # type: ignore[index]
+    again = json.loads(cli("sync", "inventory", "--json").stdout)
+    assert again["written"] == 0 and again["write_requests"] == 0
+    with live.store.lock:
+        _, product = store_products.find_by_sku(live.store, "CLI-0") or ("", {})
+        store_products.update_product(live.store, product, {"stock_quantity": 2})
+    audit = cli("audit", "inventory")
+    assert audit.returncode == 1 and "CLI-0" in audit.stdout, audit.stdout
+    fixed = cli("audit", "inventory", "--fix", "--json")
+    assert fixed.returncode == 0 and json.loads(fixed.stdout)["fixed"]["written"] == 1
+    assert cli("audit", "inventory").returncode == 0
