@@ -147,6 +147,7 @@ async def test_a_shipment_becomes_a_customer_note_and_completes_the_order(env: E
     env.ship("SH-1", order_id)
     report = await env.sync()
     assert report.via == "note" and report.counts["shipped"] == 1 and report.completed == 1
+    assert report.counts["read"] == 1
     order = env.get_order(order_id)
     assert order["status"] == "completed"
     [note] = env.notes(order_id)

@@ -581,6 +581,7 @@ async def _push_all(pusher: _Pusher, shipments: Sequence[Shipment], report: Fulf
     for outcomes in await _gather([one_order(group) for group in by_order.values()]):
         for outcome in outcomes:
             report.add(outcome)
+    report.counts["read"] += len(shipments)
     pusher.run.count(
         read=len(shipments),
         created=report.counts["shipped"],

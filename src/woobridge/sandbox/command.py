@@ -305,6 +305,7 @@ def _sync_orders_demo(served: ServedSandbox, key: IssuedKey) -> None:
                 return first, second
 
             first, second = asyncio.run(sync_twice())
+            shipped = _fulfillment_demo(served, db, erp)
         finally:
             erp.close()
             db.close()
@@ -315,6 +316,60 @@ def _sync_orders_demo(served: ServedSandbox, key: IssuedKey) -> None:
         f"Second sync (nothing changed): {second.requests} request(s), {second.counts['created']} created, "
         f"{second.counts['updated']} updated."
     )
+    _print_fulfillment_demo(*shipped)
+
+
+def _fulfillment_demo(served: ServedSandbox, db: Any, erp: Any) -> tuple[Any, dict[str, Any], str]:
+    """The fulfillment flow for real: the ERP writes a shipment for a processing order into the staging tables
+    (``shipments``), and ``sync fulfillment`` puts it on the sandbox order (a customer note with the tracking, the
+    order completed). Returns the run's report, the order as the store now has it, and the note."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from woobridge.erp.staging.models import shipments
+    from woobridge.flows import fulfillment
+    from woobridge.woo import Credentials, WooClient
+
+    store = served.sandbox.store
+    with store.lock:
+        order = next(o for o in store.all("order") if o.get("status") == "processing" and o.get("line_items"))
+        admin = next(u for u in store.users.values() if u.role == "administrator")
+        key = store.issue_key(admin, "read_write", "woobridge demo: fulfillment")
+    order_id = int(order["id"])
+    with erp.engine.begin() as staging:  # what the ERP does when a parcel leaves
+        staging.execute(
+            insert(shipments).values(
+                erp_shipment_id="SH-DEMO-1",
+                connection="sandbox",
+                store_order_id=order_id,
+                carrier="UPS",
+                tracking_number="1Z999AA10123456784",
+                tracking_url="https://www.ups.com/track?tracknum=1Z999AA10123456784",
+                shipped_at=datetime.now(UTC),
+            )
+        )
+    credentials = Credentials(served.base_url, key.consumer_key, key.consumer_secret, ca_file=str(served.ca_file))
+
+    async def push() -> tuple[Any, dict[str, Any], str]:
+        async with WooClient(credentials) as woo:
+            report = await fulfillment.run(db, "sandbox", erp=erp, woo=woo)
+            after = await woo.get(f"orders/{order_id}")
+            notes = await woo.get(f"orders/{order_id}/notes", {"type": "customer"})
+        return report, after, str(notes[0]["note"]) if notes else ""
+
+    return asyncio.run(push())
+
+
+def _print_fulfillment_demo(report: Any, order: dict[str, Any], note: str) -> None:
+    from woobridge.commands.sync import _fulfillment_table
+
+    console.rule("[bold]woobridge sync fulfillment[/] ← a shipment in the staging table shipments", align="left")
+    console.print(_fulfillment_table(report))
+    console.print(f"Order #{order.get('number')} is now [bold]{order.get('status')}[/]; the customer's note reads:")
+    for line in note.splitlines():
+        console.print(f"  {line}", soft_wrap=True)
 
 
 def _check(response: httpx.Response, what: str) -> None:
