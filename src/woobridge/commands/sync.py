@@ -231,6 +231,9 @@ def register(app: typer.Typer) -> None:
     from woobridge.commands.inventory import register as register_inventory
 
     register_inventory(sync_app, audit_app)  # sync inventory, audit inventory
+    from woobridge.commands.catalog import register as register_catalog
+
+    register_catalog(sync_app)  # sync products [--import], sync customers
 
     @sync_app.command("orders", epilog="Exit codes:\n\n" + SYNC_EXIT_HELP)
     def sync_orders(

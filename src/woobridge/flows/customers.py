@@ -41,7 +41,14 @@ from woobridge.documents import Address, Customer, normalize_email
 from woobridge.erp.port import ErpPort, ErpRecordError
 from woobridge.flows.engine import FlowRun, RunSummary, digest, open_run, retry_handler
 from woobridge.flows.order_mapping import OrderUnreadable, address
-from woobridge.flows.orders import DEFAULT_OVERLAP, OrdersSettings, _client_for, _connection, _erp_for
+from woobridge.flows.orders import (
+    DEFAULT_OVERLAP,
+    OrdersSettings,
+    SettingsError,
+    _client_for,
+    _connection,
+    _erp_for,
+)
 from woobridge.state import Connection, StateDB
 from woobridge.woo.client import NO_RETRY, WooClient
 from woobridge.woo.reading import IdOrderedReader
@@ -57,10 +64,6 @@ ORDER_FIELDS = "id,customer_id,status,billing,shipping,date_modified_gmt"
 MAX_CONCURRENCY = 8
 
 Action = Literal["created", "updated", "unchanged", "failed", "skipped"]
-
-
-class SettingsError(ValueError):
-    """A connection's customers settings are not usable; the message says which and how to fix it."""
 
 
 @dataclass(frozen=True)
