@@ -306,6 +306,7 @@ def _sync_orders_demo(served: ServedSandbox, key: IssuedKey) -> None:
 
             first, second = asyncio.run(sync_twice())
             shipped = _fulfillment_demo(served, db, erp)
+            catalog = _catalog_demo(served, db, erp)
         finally:
             erp.close()
             db.close()
@@ -317,6 +318,7 @@ def _sync_orders_demo(served: ServedSandbox, key: IssuedKey) -> None:
         f"{second.counts['updated']} updated."
     )
     _print_fulfillment_demo(*shipped)
+    _print_catalog_demo(*catalog)
 
 
 def _fulfillment_demo(served: ServedSandbox, db: Any, erp: Any) -> tuple[Any, dict[str, Any], str]:
@@ -370,6 +372,78 @@ def _print_fulfillment_demo(report: Any, order: dict[str, Any], note: str) -> No
     console.print(f"Order #{order.get('number')} is now [bold]{order.get('status')}[/]; the customer's note reads:")
     for line in note.splitlines():
         console.print(f"  {line}", soft_wrap=True)
+
+
+def _catalog_demo(served: ServedSandbox, db: Any, erp: Any) -> tuple[Any, Any, Any, list[dict[str, Any]]]:
+    """The products and customers flows for real: the ERP writes items into the staging tables (``items``,
+    ``item_variants``) and ``sync products`` makes them sandbox products (twice: the second push has nothing to
+    send); ``sync customers`` brings the sandbox's customers and guest buyers into the staging ``customers``."""
+    import asyncio
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+
+    from woobridge.erp.staging.models import item_variants, items
+    from woobridge.flows import customers, products
+    from woobridge.woo import Credentials, WooClient
+
+    with erp.engine.begin() as staging:  # what the ERP does to offer items in the store
+        staging.execute(
+            insert(items).values(
+                sku="DEMO-MUG",
+                name="Demo mug",
+                description="Stoneware, 300 ml.",
+                regular_price=Decimal("12.50"),
+                weight=Decimal("0.35"),
+                category_path=["Demo", "Kitchen"],
+            )
+        )
+        shirt = staging.execute(
+            insert(items).values(
+                sku="DEMO-TEE",
+                name="Demo T-shirt",
+                regular_price=Decimal("19.90"),
+                category_path=["Demo", "Clothing"],
+                attributes={"Size": ["S", "M", "L"]},
+            )
+        ).inserted_primary_key[0]
+        staging.execute(
+            insert(item_variants),
+            [
+                {"item_id": shirt, "sku": f"DEMO-TEE-{size}", "attributes": {"Size": size}, "position": n}
+                for n, size in enumerate(("S", "M", "L"), start=1)
+            ],
+        )
+    store = served.sandbox.store
+    with store.lock:
+        admin = next(u for u in store.users.values() if u.role == "administrator")
+        key = store.issue_key(admin, "read_write", "woobridge demo: products and customers")
+    credentials = Credentials(served.base_url, key.consumer_key, key.consumer_secret, ca_file=str(served.ca_file))
+
+    async def run() -> tuple[Any, Any, Any, list[dict[str, Any]]]:
+        async with WooClient(credentials, max_concurrency=8) as woo:
+            first = await products.run(db, "sandbox", erp=erp, woo=woo)
+            second = await products.run(db, "sandbox", erp=erp, woo=woo)
+            made = await woo.get("products", {"sku": "DEMO-MUG,DEMO-TEE", "_fields": "id,sku,name,type,price"})
+            buyers = await customers.run(db, "sandbox", erp=erp, woo=woo)
+        return first, second, buyers, made
+
+    return asyncio.run(run())
+
+
+def _print_catalog_demo(first: Any, second: Any, buyers: Any, made: list[dict[str, Any]]) -> None:
+    from woobridge.commands.catalog import customers_table, products_table
+
+    console.rule("[bold]woobridge sync products[/] ← items in the staging tables items / item_variants", align="left")
+    console.print(products_table(first))
+    for product in made:
+        console.print(f"  {product['sku']}: product {product['id']} ({product['type']}) {product['name']!r}")
+    console.print(
+        f"Second push (nothing changed): {second.requests} request(s), {second.writes} write(s), "
+        f"{second.counts['unchanged']} unchanged."
+    )
+    console.rule("[bold]woobridge sync customers[/] → staging table customers", align="left")
+    console.print(customers_table(buyers))
 
 
 def _check(response: httpx.Response, what: str) -> None:
