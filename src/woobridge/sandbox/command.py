@@ -306,6 +306,7 @@ def _sync_orders_demo(served: ServedSandbox, key: IssuedKey) -> None:
 
             first, second = asyncio.run(sync_twice())
             shipped = _fulfillment_demo(served, db, erp)
+            stocked = _inventory_demo(served, db, erp)
             catalog = _catalog_demo(served, db, erp)
         finally:
             erp.close()
@@ -318,6 +319,7 @@ def _sync_orders_demo(served: ServedSandbox, key: IssuedKey) -> None:
         f"{second.counts['updated']} updated."
     )
     _print_fulfillment_demo(*shipped)
+    _print_inventory_demo(*stocked)
     _print_catalog_demo(*catalog)
 
 
@@ -372,6 +374,67 @@ def _print_fulfillment_demo(report: Any, order: dict[str, Any], note: str) -> No
     console.print(f"Order #{order.get('number')} is now [bold]{order.get('status')}[/]; the customer's note reads:")
     for line in note.splitlines():
         console.print(f"  {line}", soft_wrap=True)
+
+
+def _inventory_demo(served: ServedSandbox, db: Any, erp: Any) -> tuple[Any, Any, list[tuple[str, Any, Any]]]:
+    """The inventory flow for real: the ERP writes stock levels into the staging table ``stock_levels`` (a few
+    products and a variation, two warehouses, one SKU the store does not have), and ``sync inventory`` sets them on
+    the sandbox products (twice: the second run writes nothing). Returns both reports and (SKU, ERP, store)."""
+    import asyncio
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+
+    from woobridge.erp.staging.models import stock_levels
+    from woobridge.flows import inventory
+    from woobridge.woo import Credentials, WooClient
+
+    store = served.sandbox.store
+    with store.lock:
+        managed = [p for p in store.all("product") if p.get("sku") and p.get("manage_stock") is True][:4]
+        managed += [v for v in store.all("variation") if v.get("sku") and v.get("manage_stock") is True][:1]
+        admin = next(u for u in store.users.values() if u.role == "administrator")
+        key = store.issue_key(admin, "read_write", "woobridge demo: inventory")
+    wanted = {str(obj["sku"]): int(obj.get("stock_quantity") or 0) + 7 for obj in managed}
+    with erp.engine.begin() as staging:  # what the ERP does when stock moves: a level per SKU and warehouse
+        rows = [
+            {"sku": sku, "warehouse": "main", "quantity": Decimal(quantity - 2)} for sku, quantity in wanted.items()
+        ]
+        rows += [{"sku": sku, "warehouse": "east", "quantity": Decimal(2)} for sku in wanted]
+        rows.append({"sku": "DEMO-NOT-IN-STORE", "warehouse": "main", "quantity": Decimal(5)})
+        staging.execute(insert(stock_levels), rows)
+    credentials = Credentials(served.base_url, key.consumer_key, key.consumer_secret, ca_file=str(served.ca_file))
+
+    async def run() -> tuple[Any, Any, list[tuple[str, Any, Any]]]:
+        async with WooClient(credentials, max_concurrency=8) as woo:
+            first = await inventory.run(db, "sandbox", erp=erp, woo=woo)
+            second = await inventory.run(db, "sandbox", erp=erp, woo=woo)
+            found = await woo.get("products", {"sku": ",".join(wanted), "_fields": "sku,stock_quantity"})
+        now = {str(item["sku"]): item.get("stock_quantity") for item in found}
+        return first, second, [(sku, quantity, now.get(sku)) for sku, quantity in wanted.items()]
+
+    return asyncio.run(run())
+
+
+def _print_inventory_demo(first: Any, second: Any, rows: list[tuple[str, Any, Any]]) -> None:
+    from rich.table import Table
+
+    from woobridge.commands import render
+    from woobridge.commands.inventory import summary_table
+
+    console.rule("[bold]woobridge sync inventory[/] ← levels in the staging table stock_levels", align="left")
+    console.print(summary_table(first, title="First run: builds the SKU index, sends what changed"))
+    render.print_notes(console, first.notes)
+    table = Table(title="In the store now", title_justify="left")
+    for column in ("SKU", "ERP (main + east)", "stock_quantity"):
+        table.add_column(column, justify="left" if column == "SKU" else "right")
+    for sku, quantity, in_store in rows:
+        table.add_row(sku, str(quantity), str(in_store))
+    console.print(table)
+    console.print(
+        f"Second run (nothing changed): {second.write_requests} write request(s), "
+        f"{second.counts['written']} written, {second.requests} request(s) in all."
+    )
 
 
 def _catalog_demo(served: ServedSandbox, db: Any, erp: Any) -> tuple[Any, Any, Any, list[dict[str, Any]]]:
