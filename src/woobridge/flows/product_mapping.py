@@ -261,7 +261,7 @@ def product_changes(item: Item, product: Mapping[str, Any], category_id: int | N
     }
     if wanted_dimensions:
         changes["dimensions"] = wanted_dimensions
-    if (item.attributes or product.get("attributes")) and not _attributes_match(item, product.get("attributes")):
+    if item.attributes and not _attributes_match(item, product.get("attributes")):
         changes["attributes"] = _attributes(item)
     if not category_matches(item.category_path, product.get("categories")) and category_id is not None:
         changes["categories"] = [{"id": category_id}]
