@@ -214,7 +214,10 @@ async def test_a_second_push_with_nothing_changed_writes_nothing_and_reads_one_p
     for number in range(130):
         env.item(f"SKU-{number:03}", regular_price=Decimal("5"), description="Plain text")
     tee(env)
-    await env.push()
+    first = await env.push()
+    assert first.counts["created"] == 131
+    product_batches = [r for r in env.writes() if r.url.path.endswith("/wc/v3/products/batch")]
+    assert sorted(len(json.loads(r.content)["create"]) for r in product_batches) == [31, 100]
     report = await env.push()
     assert report.counts["unchanged"] == 131 and report.counts["created"] == report.counts["updated"] == 0
     assert env.writes() == []
@@ -378,7 +381,7 @@ async def test_import_reads_the_store_catalog_into_the_erp_and_binds_by_sku_so_a
                 "type": "variable",
                 "sku": "TEE",
                 "categories": [{"id": shirts["id"]}],
-                "attributes": [{"name": "Size", "options": ["S", "M"], "variation": True}],
+                "attributes": [{"name": "Size", "options": ["S", "M", "L"], "variation": True}],
             },
         )
         for size in ("S", "M"):
@@ -387,15 +390,18 @@ async def test_import_reads_the_store_catalog_into_the_erp_and_binds_by_sku_so_a
                 shirt,
                 {"sku": f"TEE-{size}", "regular_price": "20", "attributes": [{"name": "Size", "option": size}]},
             )
+        store_products.create_variation(env.store, shirt, {"attributes": [{"name": "Size", "option": "L"}]})
         store_products.create_product(env.store, {"name": "Mystery box", "regular_price": "1"})
     env.item("MUG", "Mug (ERP name)", regular_price=Decimal("9"))  # the ERP has this one already
 
     report = await env.import_catalog()
     assert report.counts["created"] == 1 and report.counts["updated"] == 1 and report.counts["failed"] == 0
-    assert len(report.needs_attention) == 1 and "Mystery box" in report.needs_attention[0]
+    assert len(report.needs_attention) == 2
+    assert any("Mystery box" in line for line in report.needs_attention)
+    assert any(line.startswith("variation ") and "has no SKU" in line for line in report.needs_attention)
     imported = env.item_row("TEE")
     assert (imported.source, imported.erp_status, imported.store_product_id) == ("store", "new", shirt["id"])
-    assert imported.category_path == ["Clothing", "Shirts"] and imported.attributes == {"Size": ["S", "M"]}
+    assert imported.category_path == ["Clothing", "Shirts"] and imported.attributes == {"Size": ["S", "M", "L"]}
     assert env.item_row("MUG").name == "Mug (ERP name)" and env.item_row("MUG").store_product_id == mug["id"]
     assert env.bindings("product") == {str(mug["id"]): "MUG", str(shirt["id"]): "TEE"}
     assert set(env.bindings("variation").values()) == {"TEE-S", "TEE-M"}
@@ -405,3 +411,24 @@ async def test_import_reads_the_store_catalog_into_the_erp_and_binds_by_sku_so_a
     assert pushed.counts["created"] == 0 and pushed.counts["failed"] == 0
     assert len(list(env.store.all("product"))) + len(list(env.store.all("variation"))) == products_before
     assert env.product("MUG")["name"] == "Mug (ERP name)"  # the ERP's item is the ERP's
+    assert {v["status"] for v in store_products.children(env.store, shirt)} == {"publish"}  # SKU-less one left alone
+
+
+async def test_a_batch_whose_answer_is_lost_creates_nothing_twice(env: Env) -> None:
+    from woobridge.sandbox.faults import FaultRule
+
+    env.item("MUG", "Mug", regular_price=Decimal("9"))
+    tee(env)
+    env.sandbox.faults.replace(
+        [FaultRule(kind="timeout_after_write", hold=5, methods=("POST",), path="products/batch")]
+    )
+    env.woo.timeouts = type(env.woo.timeouts)(connect=1, read=1, write=1)
+    report = await env.push()
+    env.sandbox.faults.clear()
+    assert report.counts["failed"] == 2  # the store made them, but woobridge could not know: record errors
+    assert all("answer was lost" in e.message for e in list_errors(env.db, NAME))
+    report = await env.push()
+    assert report.counts["failed"] == 0 and list_errors(env.db, NAME) == []
+    assert len([p for p in env.store.all("product") if p.get("sku") in ("MUG", "TEE")]) == 2
+    assert set(env.variations("TEE")) == {"TEE-S", "TEE-M", "TEE-L"}
+    assert env.bindings("product") == {str(env.product("MUG")["id"]): "MUG", str(env.product("TEE")["id"]): "TEE"}

@@ -515,7 +515,8 @@ class _Push:
         hides = [
             (str(v.get("sku") or v.get("id")), {"id": v["id"], "status": variation_status("inactive")})
             for v in existing
-            if str(v.get("sku") or "") not in wanted and v.get("status") != variation_status("inactive")
+            # A variation without a SKU is not the ERP's to manage: left alone (the import lists it).
+            if v.get("sku") and str(v["sku"]) not in wanted and v.get("status") != variation_status("inactive")
         ]
         work: list[tuple[Literal["create", "update"], str, dict[str, Any]]] = [
             *(("create", sku, body) for sku, body in creates),
