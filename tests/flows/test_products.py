@@ -5,6 +5,9 @@ store's refusals become record errors, and the first import joins an existing st
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +26,7 @@ from woobridge.flows import products as flow
 from woobridge.flows.engine import list_errors, load_retry_handler
 from woobridge.sandbox import products as store_products
 from woobridge.sandbox.app import Sandbox
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys
+from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import Binding
@@ -432,3 +435,59 @@ async def test_a_batch_whose_answer_is_lost_creates_nothing_twice(env: Env) -> N
     assert len([p for p in env.store.all("product") if p.get("sku") in ("MUG", "TEE")]) == 2
     assert set(env.variations("TEE")) == {"TEE-S", "TEE-M", "TEE-L"}
     assert env.bindings("product") == {str(env.product("MUG")["id"]): "MUG", str(env.product("TEE")["id"]): "TEE"}
+
+
+async def test_names_the_store_escaped_are_the_same_category(env: Env) -> None:
+    with env.store.lock:
+        existing = store_products.create_category(env.store, {"name": "Kids & Baby"})
+    assert existing["name"] == "Kids &amp; Baby"
+    env.item("BIB", "Bib", category_path=["Kids & Baby"])
+    report = await env.push()
+    assert report.categories_created == 0
+    assert [c["id"] for c in env.product("BIB")["categories"]] == [existing["id"]]
+
+
+# -- as a command, in its own process, over real HTTPS ----------------------------------------------------------------
+
+
+def test_woobridge_sync_products_import_then_push_then_customers_in_a_subprocess(
+    live: LiveSandbox, tmp_path: Path
+) -> None:
+    executable = Path(sys.executable).with_name("woobridge")
+    if not executable.exists():
+        pytest.skip("woobridge is not installed in this environment")
+    master = Fernet.generate_key()
+    state_url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    staging_url = f"sqlite:///{tmp_path / 'staging.sqlite'}"
+    db = StateDB(state_url)
+    with db.session() as session:
+        connection = Connection(
+            name=NAME, store_url=live.base_url, key_created_at=datetime.now(UTC), ca_file=live.ca_file
+        )
+        connection.store_key(Vault([master], "test"), live.keys.admin.consumer_key, live.keys.admin.consumer_secret)
+        session.add(connection)
+    db.close()
+    environ = {
+        **os.environ,
+        "WOOBRIDGE_HOME": str(tmp_path / "home"),
+        "WOOBRIDGE_STATE_URL": state_url,
+        "WOOBRIDGE_STAGING_URL": staging_url,
+        "WOOBRIDGE_MASTER_KEY": master.decode(),
+    }
+
+    def cli(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(executable), "sync", *args, "--json"], env=environ, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return dict(json.loads(done.stdout))
+
+    with_sku = [p for p in live.store.all("product") if p.get("sku") and p.get("status") != "trash"]
+    imported = cli("products", "--import")
+    assert imported["mode"] == "import" and imported["created"] == len(with_sku) and imported["failed"] == 0
+    # The ERP now holds the store's catalog: a push finds nothing to change and creates nothing.
+    pushed = cli("products")
+    assert (pushed["created"], pushed["updated"], pushed["failed"]) == (0, 0, 0)
+    assert pushed["unchanged"] == len(with_sku) and pushed["writes"] == 0
+    customers_report = cli("customers")
+    assert customers_report["created"] > 0 and customers_report["failed"] == 0

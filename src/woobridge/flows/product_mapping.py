@@ -279,11 +279,11 @@ def hide_changes(product: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _variant_prices(item: Item, variant: ItemVariant) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
-    """A variant's regular price, sale price and weight; empty ones fall back to the item's (as the ERP's table
-    documents), except the sale price: empty means no sale."""
+    """A variant's regular price, sale price and weight. An empty price is the item's (WooCommerce has no price on
+    a variable parent); an empty sale price means no sale; an empty weight is left empty, which WooCommerce reads
+    as the parent's weight — the same meaning the ERP's table gives it."""
     regular = variant.regular_price if variant.regular_price is not None else item.regular_price
-    weight = variant.weight if variant.weight is not None else item.weight
-    return regular, variant.sale_price, weight
+    return regular, variant.sale_price, variant.weight
 
 
 def new_variation(item: Item, variant: ItemVariant) -> dict[str, Any]:
