@@ -987,7 +987,7 @@ def delete_order(store: Store, obj: Obj) -> None:
     store.remove("order", order_id)
     for note in [n for n in store.all("note") if int(n.get("order_id", 0)) == order_id]:
         store.remove("note", int(note["id"]))
-    for refund in [r for r in store.all("refund") if int(r.get("parent_id", 0)) == order_id]:
+    for refund in store.children("refund", order_id):
         store.remove("refund", int(refund["id"]))
 
 
@@ -1111,7 +1111,7 @@ def _render_coupon_line(line: Obj, dp: int) -> Obj:
 
 def refunds_of(store: Store, order_id: int) -> list[Obj]:
     """The order's refunds, newest first."""
-    found = [r for r in store.all("refund") if int(r.get("parent_id", 0)) == order_id]
+    found = store.children("refund", order_id)
     found.sort(key=lambda r: (str(r.get("date_created_gmt")), int(r["id"])), reverse=True)
     return found
 

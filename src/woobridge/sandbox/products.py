@@ -335,7 +335,7 @@ def find_by_sku(store: Store, sku: str) -> tuple[str, Obj] | None:
 
 def children(store: Store, product: Obj) -> list[Obj]:
     """A variable product's variations, in menu order then ID (get_children)."""
-    found = [v for v in store.all("variation") if int(v.get("parent_id", 0)) == int(product["id"])]
+    found = store.children("variation", int(product["id"]))
     return sorted(found, key=lambda v: (int(v.get("menu_order", 0)), int(v["id"])))
 
 
@@ -1616,7 +1616,7 @@ def _variation_permission(action: str) -> Callable[[Call], None]:
 
 def list_variations(call: Call) -> Reply:
     parent_id = int(call.url_params["product_id"])
-    found = [("variation", v) for v in call.store.all("variation") if int(v.get("parent_id", 0)) == parent_id]
+    found = [("variation", v) for v in call.store.children("variation", parent_id)]
     params = call.params
     if params.get("sku"):
         wanted = str(params["sku"]).split(",")

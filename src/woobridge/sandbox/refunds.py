@@ -388,7 +388,7 @@ def _link_defaults(call: Call) -> list[tuple[str, str]]:
 
 def list_order_refunds(call: Call) -> Reply:
     order_id = call.int_param("order_id")
-    refunds = [r for r in call.store.all("refund") if int(r.get("parent_id", 0)) == order_id]
+    refunds = call.store.children("refund", order_id)
     refunds = _sorted(_date_filtered(call.store, refunds, call.params), call.params)
     chunk, headers = paginate(call, refunds, link_defaults=_link_defaults(call))
     return Reply([_render(call, r) for r in chunk], headers=headers)

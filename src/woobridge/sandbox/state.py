@@ -28,6 +28,8 @@ Obj = dict[str, Any]
 
 # Object kinds kept in the store. Products, variations, orders and refunds share WordPress' post ID sequence.
 POST_KINDS = ("product", "variation", "order", "refund")
+# Kinds listed per parent (parent_id): a product's variations, an order's refunds.
+CHILD_KINDS = ("variation", "refund")
 KINDS = (*POST_KINDS, "customer", "note", "webhook", "tax_rate", "coupon", "category", "tracking")
 
 ROLES = ("administrator", "shop_manager", "customer", "subscriber")
@@ -182,6 +184,10 @@ class Store:
         self._db: sqlite3.Connection | None = None
         self._transaction_depth = 0
         self._meta_dirty = False
+        # Children by parent for the kinds listed per parent (a product's variations, an order's refunds), kept up
+        # to date by put/remove: listing them must not scan every object of the kind.
+        self._children: dict[str, dict[int, set[int]]] = {kind: {} for kind in CHILD_KINDS}
+        self._parent_of: dict[str, dict[int, int]] = {kind: {} for kind in CHILD_KINDS}
         if path is not None:
             self._open(path)
 
@@ -211,8 +217,23 @@ class Store:
     def all(self, kind: str) -> Iterator[Obj]:
         return iter(self.objects[kind].values())
 
+    def children(self, kind: str, parent_id: int) -> list[Obj]:
+        """The objects of ``kind`` whose parent_id is ``parent_id`` (kind must be one of CHILD_KINDS)."""
+        objects = self.objects[kind]
+        return [objects[i] for i in sorted(self._children[kind].get(parent_id, ()))]
+
+    def _index_child(self, kind: str, object_id: int, parent_id: int | None) -> None:
+        old = self._parent_of[kind].pop(object_id, None)
+        if old is not None:
+            self._children[kind].get(old, set()).discard(object_id)
+        if parent_id is not None:
+            self._parent_of[kind][object_id] = parent_id
+            self._children[kind].setdefault(parent_id, set()).add(object_id)
+
     def put(self, kind: str, obj: Obj) -> Obj:
         self.objects[kind][int(obj["id"])] = obj
+        if kind in CHILD_KINDS:
+            self._index_child(kind, int(obj["id"]), int(obj.get("parent_id") or 0))
         if self._db is not None:
             self._db.execute(
                 "INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)",
@@ -222,6 +243,8 @@ class Store:
 
     def remove(self, kind: str, object_id: int) -> Obj | None:
         obj = self.objects[kind].pop(object_id, None)
+        if kind in CHILD_KINDS:
+            self._index_child(kind, object_id, None)
         if self._db is not None:
             self._db.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, object_id))
         return obj
@@ -316,7 +339,9 @@ class Store:
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, doc TEXT)")
         for kind, object_id, doc in self._db.execute("SELECT kind, id, doc FROM objects"):
             if kind in self.objects:
-                self.objects[kind][object_id] = json.loads(doc)
+                obj = self.objects[kind][object_id] = json.loads(doc)
+                if kind in CHILD_KINDS:
+                    self._index_child(kind, object_id, int(obj.get("parent_id") or 0))
         meta = {name: json.loads(doc) for name, doc in self._db.execute("SELECT name, doc FROM meta")}
         if "settings" in meta:
             self.settings = Settings(**meta["settings"])
