@@ -1,6 +1,7 @@
 """``woobridge serve`` in a real browser: Playwright drives Debian's chromium (headless, no browser download) against
-the app on a loopback port, connected to the live sandbox over HTTPS. Saves screenshots of the pages to
-docs/screenshots/ for the README.
+the app on a loopback port, connected to the live sandbox over HTTPS. Takes screenshots of the pages; with
+``WOOBRIDGE_UPDATE_SCREENSHOTS=1`` they replace the README's in docs/screenshots/ (a plain test run leaves the
+tree as it was).
 
 Skipped when /usr/bin/chromium is missing (``make test`` installs it)."""
 
@@ -32,7 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--headless",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 
@@ -56,9 +57,16 @@ def served(live: LiveSandbox, tmp_path: Path) -> Iterator[tuple[ServedApp, Servi
     services.close()
 
 
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("WOOBRIDGE_UPDATE_SCREENSHOTS") == "1":
+        README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return README_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def shot(page: Any, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def fill_connection(page: Any, live: LiveSandbox, key: Any) -> None:
@@ -72,7 +80,7 @@ def fill_connection(page: Any, live: LiveSandbox, key: Any) -> None:
 
 
 def test_sign_in_connect_run_orders_and_retry_a_record_error(
-    browser: Any, served: tuple[ServedApp, Services], live: LiveSandbox
+    browser: Any, served: tuple[ServedApp, Services], live: LiveSandbox, screenshots: Path
 ) -> None:
     app, services = served
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -85,7 +93,7 @@ def test_sign_in_connect_run_orders_and_retry_a_record_error(
     page.click("button:has-text('Sign in')")
     assert page.locator("text=Wrong password.").is_visible()
     page.fill("input[name=password]", PASSWORD)
-    shot(page, "login")
+    shot(page, screenshots, "login")
     page.click("button:has-text('Sign in')")
     page.wait_for_url(f"{app.base_url}/connections")
     cookie = next(c for c in context.cookies() if c["name"] == "woobridge_session")
@@ -97,7 +105,7 @@ def test_sign_in_connect_run_orders_and_retry_a_record_error(
     diagnosis.wait_for()
     assert "WB305" in diagnosis.inner_text() and "Read/Write" in diagnosis.inner_text()
     assert live.keys.read.consumer_secret not in page.content()
-    shot(page, "configuration-read-only-key")
+    shot(page, screenshots, "configuration-read-only-key")
 
     # A good key: saved, and the connector page shows the six flows.
     fill_connection(page, live, live.keys.manager)
@@ -120,7 +128,7 @@ def test_sign_in_connect_run_orders_and_retry_a_record_error(
 
     wait_for(orders_ran, timeout=60, interval=0.5, what="the orders run")
     assert "created" in page.locator("#flow-orders").inner_text()
-    shot(page, "connector")
+    shot(page, screenshots, "connector")
 
     # A record error appears in the queue; Retry imports the order and resolves it.
     # (Playwright's sync API runs an event loop in this thread: record the error from another one.)
@@ -130,7 +138,7 @@ def test_sign_in_connect_run_orders_and_retry_a_record_error(
     row = page.locator("tr[id^=error-]").first
     assert "unknown SKU" in row.inner_text()
     page.click("summary:has-text('Payload')")
-    shot(page, "errors")
+    shot(page, screenshots, "errors")
     row.locator("button:has-text('Retry')").click()
     page.wait_for_url("**/errors?notice=*")
     assert list_errors(services.state(), "shop") == []
@@ -138,7 +146,7 @@ def test_sign_in_connect_run_orders_and_retry_a_record_error(
 
     page.goto(f"{app.base_url}/connections/shop/runs")
     assert page.locator("td:has-text('orders')").count() >= 2
-    shot(page, "runs")
+    shot(page, screenshots, "runs")
     context.close()
 
 
