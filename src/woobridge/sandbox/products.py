@@ -327,8 +327,8 @@ def find_by_sku(store: Store, sku: str) -> tuple[str, Obj] | None:
     if not sku:
         return None
     for kind in ("product", "variation"):
-        for obj in store.all(kind):
-            if obj.get("sku") == sku and obj.get("status") != "trash":
+        for obj in store.find(kind, "sku", sku):
+            if obj.get("status") != "trash":
                 return kind, obj
     return None
 
@@ -357,11 +357,14 @@ def _check_unique_sku(store: Store, sku: str, own_id: int | None) -> None:
 
 def _unique_slug(store: Store, slug: str, own_id: int | None) -> str:
     """wp_unique_post_slug(): a taken slug gets -2, -3…"""
-    taken = {p.get("slug") for p in store.all("product") if int(p["id"]) != own_id}
-    if slug not in taken:
+
+    def taken(candidate: str) -> bool:
+        return any(int(p["id"]) != own_id for p in store.find("product", "slug", candidate))
+
+    if not taken(slug):
         return slug
     suffix = 2
-    while f"{slug}-{suffix}" in taken:
+    while taken(f"{slug}-{suffix}"):
         suffix += 1
     return f"{slug}-{suffix}"
 
@@ -590,11 +593,14 @@ def _allowed_methods(user: User | None) -> list[str]:
 
 
 def _related_ids(store: Store, product: Obj) -> list[int]:
-    """wc_get_related_products(): published products sharing a category or tag (WooCommerce shuffles them)."""
+    """wc_get_related_products(): published products sharing a category or tag (WooCommerce shuffles them; the
+    sandbox gives the newest, so answers are reproducible)."""
     terms = {("c", c["id"]) for c in product.get("categories", [])} | {("t", t["id"]) for t in product.get("tags", [])}
     skip = {int(product["id"]), *map(int, product.get("upsell_ids", [])), *map(int, product.get("cross_sell_ids", []))}
-    related = []
-    for other in store.all("product"):
+    related: list[int] = []
+    # Newest first (the store keeps objects in ID order), stopping at the limit: a large catalog is not scanned
+    # whole for every product drawn.
+    for other in reversed(store.objects["product"].values()):
         if int(other["id"]) in skip or other.get("status") != "publish" or other.get("catalog_visibility") == "hidden":
             continue
         other_terms = {("c", c["id"]) for c in other.get("categories", [])} | {
@@ -602,7 +608,9 @@ def _related_ids(store: Store, product: Obj) -> list[int]:
         }
         if terms & other_terms:
             related.append(int(other["id"]))
-    return sorted(related, reverse=True)[:_RELATED_LIMIT]
+            if len(related) == _RELATED_LIMIT:
+                break
+    return sorted(related, reverse=True)
 
 
 def _meta(obj: Obj) -> list[dict[str, Any]]:

@@ -28,8 +28,14 @@ Obj = dict[str, Any]
 
 # Object kinds kept in the store. Products, variations, orders and refunds share WordPress' post ID sequence.
 POST_KINDS = ("product", "variation", "order", "refund")
-# Kinds listed per parent (parent_id): a product's variations, an order's refunds.
-CHILD_KINDS = ("variation", "refund")
+# Fields the store can look objects up by without a scan (see Store.find).
+INDEXED = (
+    ("variation", "parent_id"),
+    ("refund", "parent_id"),
+    ("product", "sku"),
+    ("variation", "sku"),
+    ("product", "slug"),
+)
 KINDS = (*POST_KINDS, "customer", "note", "webhook", "tax_rate", "coupon", "category", "tracking")
 
 ROLES = ("administrator", "shop_manager", "customer", "subscriber")
@@ -184,10 +190,10 @@ class Store:
         self._db: sqlite3.Connection | None = None
         self._transaction_depth = 0
         self._meta_dirty = False
-        # Children by parent for the kinds listed per parent (a product's variations, an order's refunds), kept up
-        # to date by put/remove: listing them must not scan every object of the kind.
-        self._children: dict[str, dict[int, set[int]]] = {kind: {} for kind in CHILD_KINDS}
-        self._parent_of: dict[str, dict[int, int]] = {kind: {} for kind in CHILD_KINDS}
+        # Lookups by field (a product's variations, an order's refunds, a SKU, a slug), kept up to date by put and
+        # remove, so that they don't scan every object of a kind: value → ids, and id → the value indexed.
+        self._index: dict[tuple[str, str], dict[Any, set[int]]] = {key: {} for key in INDEXED}
+        self._indexed: dict[tuple[str, str], dict[int, Any]] = {key: {} for key in INDEXED}
         if path is not None:
             self._open(path)
 
@@ -217,23 +223,31 @@ class Store:
     def all(self, kind: str) -> Iterator[Obj]:
         return iter(self.objects[kind].values())
 
-    def children(self, kind: str, parent_id: int) -> list[Obj]:
-        """The objects of ``kind`` whose parent_id is ``parent_id`` (kind must be one of CHILD_KINDS)."""
+    def find(self, kind: str, field_name: str, value: Any) -> list[Obj]:
+        """The objects of ``kind`` whose ``field_name`` equals ``value``, in ID order (the pair must be in INDEXED)."""
         objects = self.objects[kind]
-        return [objects[i] for i in sorted(self._children[kind].get(parent_id, ()))]
+        return [objects[i] for i in sorted(self._index[(kind, field_name)].get(value, ()))]
 
-    def _index_child(self, kind: str, object_id: int, parent_id: int | None) -> None:
-        old = self._parent_of[kind].pop(object_id, None)
-        if old is not None:
-            self._children[kind].get(old, set()).discard(object_id)
-        if parent_id is not None:
-            self._parent_of[kind][object_id] = parent_id
-            self._children[kind].setdefault(parent_id, set()).add(object_id)
+    def children(self, kind: str, parent_id: int) -> list[Obj]:
+        """A product's variations or an order's refunds, in ID order."""
+        return self.find(kind, "parent_id", parent_id)
+
+    def _reindex(self, kind: str, object_id: int, obj: Obj | None) -> None:
+        for key in INDEXED:
+            if key[0] != kind:
+                continue
+            index, indexed = self._index[key], self._indexed[key]
+            if object_id in indexed:
+                index[indexed.pop(object_id)].discard(object_id)
+            if obj is not None:
+                value = obj.get(key[1])
+                value = int(value or 0) if key[1] == "parent_id" else value
+                indexed[object_id] = value
+                index.setdefault(value, set()).add(object_id)
 
     def put(self, kind: str, obj: Obj) -> Obj:
         self.objects[kind][int(obj["id"])] = obj
-        if kind in CHILD_KINDS:
-            self._index_child(kind, int(obj["id"]), int(obj.get("parent_id") or 0))
+        self._reindex(kind, int(obj["id"]), obj)
         if self._db is not None:
             self._db.execute(
                 "INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)",
@@ -243,8 +257,7 @@ class Store:
 
     def remove(self, kind: str, object_id: int) -> Obj | None:
         obj = self.objects[kind].pop(object_id, None)
-        if kind in CHILD_KINDS:
-            self._index_child(kind, object_id, None)
+        self._reindex(kind, object_id, None)
         if self._db is not None:
             self._db.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, object_id))
         return obj
@@ -337,11 +350,10 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS objects (kind TEXT, id INTEGER, doc TEXT, PRIMARY KEY (kind, id))")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, doc TEXT)")
-        for kind, object_id, doc in self._db.execute("SELECT kind, id, doc FROM objects"):
+        for kind, object_id, doc in self._db.execute("SELECT kind, id, doc FROM objects ORDER BY kind, id"):
             if kind in self.objects:
-                obj = self.objects[kind][object_id] = json.loads(doc)
-                if kind in CHILD_KINDS:
-                    self._index_child(kind, object_id, int(obj.get("parent_id") or 0))
+                self.objects[kind][object_id] = json.loads(doc)
+                self._reindex(kind, object_id, self.objects[kind][object_id])
         meta = {name: json.loads(doc) for name, doc in self._db.execute("SELECT name, doc FROM meta")}
         if "settings" in meta:
             self.settings = Settings(**meta["settings"])
