@@ -73,14 +73,14 @@ def register(sync_app: typer.Typer) -> None:
 
 
 def _run(ctx: typer.Context, connection: str | None, json_output: bool, runner: Any, table: Any) -> None:
-    from woobridge.erp import default_staging_url, open_erp
+    from woobridge.erp import open_erp
 
     console = Console(highlight=False, soft_wrap=True)
     services = _services(ctx)
     with guarded(console, json_output, services):
         name = pick_connection(services, connection)
         store_url = _store_url(services, name)
-        erp = open_erp(url=default_staging_url(services.environ))
+        erp = open_erp(environ=services.environ)
         try:
             with guarded(console, json_output, services, store_url):
                 report = asyncio.run(runner(services.state(), name, erp=erp, services=services))

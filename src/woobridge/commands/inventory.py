@@ -80,7 +80,7 @@ def register(sync_app: typer.Typer, audit_app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """Send the ERP's stock levels to the store (ERP → store): only quantities that changed, in batches."""
-        from woobridge.erp import default_staging_url, open_erp
+        from woobridge.erp import open_erp
         from woobridge.flows import inventory
 
         console = Console(highlight=False, soft_wrap=True)
@@ -88,7 +88,7 @@ def register(sync_app: typer.Typer, audit_app: typer.Typer) -> None:
         with guarded(console, json_output, services):
             name = pick_connection(services, connection)
             store_url = _store_url(services, name)
-            erp = open_erp(url=default_staging_url(services.environ))
+            erp = open_erp(environ=services.environ)
             try:
                 with guarded(console, json_output, services, store_url):
                     report = asyncio.run(
@@ -113,7 +113,7 @@ def register(sync_app: typer.Typer, audit_app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """List the SKUs whose store quantity differs from the ERP's (reads the whole store afresh)."""
-        from woobridge.erp import default_staging_url, open_erp
+        from woobridge.erp import open_erp
         from woobridge.flows import inventory
 
         console = Console(highlight=False, soft_wrap=True)
@@ -121,7 +121,7 @@ def register(sync_app: typer.Typer, audit_app: typer.Typer) -> None:
         with guarded(console, json_output, services):
             name = pick_connection(services, connection)
             store_url = _store_url(services, name)
-            erp = open_erp(url=default_staging_url(services.environ))
+            erp = open_erp(environ=services.environ)
             try:
                 with guarded(console, json_output, services, store_url):
                     report = asyncio.run(inventory.audit(services.state(), name, fix=fix, erp=erp, services=services))

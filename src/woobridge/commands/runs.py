@@ -215,10 +215,10 @@ def _open_erp(services: Services) -> Any:
     own = getattr(services, "open_erp", None)
     if callable(own):
         return own()
-    from woobridge.erp import ErpUnavailable, default_staging_url, open_erp
+    from woobridge.erp import ErpUnavailable, open_erp
 
     try:
-        return open_erp(url=default_staging_url(services.environ))
+        return open_erp(environ=services.environ)
     except (ErpUnavailable, ValueError) as error:
         raise CommandFailed(
             f"the ERP cannot be opened: {error}. Nothing was retried; fix that and run this again.",

@@ -95,6 +95,7 @@ def pick_connection(services: Services, name: str | None) -> str:
 @contextmanager
 def guarded(console: Console, json_output: bool, services: Services, store_url: str = "") -> Iterator[None]:
     """Turn what can stop a run into a message and an exit code; close the services."""
+    from woobridge.erp import ErpConfigError
     from woobridge.erp.port import ErpUnavailable
     from woobridge.flows.engine import LeaseHeld, LeaseLost
     from woobridge.flows.orders import SettingsError
@@ -106,7 +107,7 @@ def guarded(console: Console, json_output: bool, services: Services, store_url: 
         yield
     except Failed as error:
         fail(console, json_output, str(error), error.code)
-    except (UnknownConnection, SettingsError) as error:
+    except (UnknownConnection, SettingsError, ErpConfigError) as error:
         fail(console, json_output, str(error), SyncExit.BAD_INPUT)
     except (LeaseHeld, LeaseLost) as error:
         fail(console, json_output, str(error), SyncExit.TRY_AGAIN_LATER)
@@ -253,7 +254,7 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """Send new and changed orders to the ERP (store → ERP), from where the last run stopped."""
-        from woobridge.erp import default_staging_url, open_erp
+        from woobridge.erp import open_erp
         from woobridge.flows import orders
 
         console = Console(highlight=False, soft_wrap=True)
@@ -273,7 +274,7 @@ def register(app: typer.Typer) -> None:
                 if dry_run and outcome.action in ("created", "updated", "failed"):
                     _print_dry(console, outcome, json_output)
 
-            erp = open_erp(url=default_staging_url(services.environ))
+            erp = open_erp(environ=services.environ)
             try:
                 with guarded(console, json_output, services, store_url):
                     if progress is not None:
@@ -319,7 +320,7 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """List the store's orders (in an imported status) that the ERP does not have, or has in an older version."""
-        from woobridge.erp import default_staging_url, open_erp
+        from woobridge.erp import open_erp
         from woobridge.flows import orders
 
         console = Console(highlight=False, soft_wrap=True)
@@ -329,7 +330,7 @@ def register(app: typer.Typer) -> None:
             start = parse_since(since)
             assert start is not None
             store_url = _store_url(services, name)
-            erp = open_erp(url=default_staging_url(services.environ)) if fix else None
+            erp = open_erp(environ=services.environ) if fix else None
             try:
                 with guarded(console, json_output, services, store_url):
                     report = asyncio.run(
@@ -432,14 +433,14 @@ def _run_write_back(
     settings_error: type[Exception],
     table: Any,
 ) -> NoReturn:
-    from woobridge.erp import default_staging_url, open_erp
+    from woobridge.erp import open_erp
 
     console = Console(highlight=False, soft_wrap=True)
     services = _services(ctx)
     with guarded(console, json_output, services):
         name = pick_connection(services, connection)
         store_url = _store_url(services, name)
-        erp = open_erp(url=default_staging_url(services.environ))
+        erp = open_erp(environ=services.environ)
         try:
             with guarded(console, json_output, services, store_url):
                 try:

@@ -1019,13 +1019,14 @@ def default_invoker(services: Services) -> Callable[[str, Any], Awaitable[Outcom
 
 
 def open_erp_for(services: Services) -> Any:
-    """The ERP adapter for flows and retries: the services' own (tests) or the staging adapter of this home."""
+    """The ERP adapter for flows and retries: the services' own (tests) or the one ``WOOBRIDGE_ERP`` names
+    (staging, this home's, by default)."""
     own = getattr(services, "open_erp", None)
     if callable(own):
         return own()
-    from woobridge.erp import default_staging_url, open_erp
+    from woobridge.erp import open_erp
 
-    return open_erp("staging", default_staging_url(services.environ))
+    return open_erp(environ=services.environ)
 
 
 def create_app(services: Services, config: ServeConfig | None = None) -> Starlette:
