@@ -64,6 +64,7 @@ from woobridge.state.models import Binding, Cursor, Lease, RecordError, Run
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 60.0
+LEASE_TTL_ENV = "WOOBRIDGE_LEASE_TTL"  # seconds; how soon a crashed run's lease can be taken over
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=6)
 _IN_CHUNK = 500  # ids per IN (...) query: well under every database's parameter limit
@@ -71,6 +72,7 @@ _IN_CHUNK = 500  # ids per IN (...) query: well under every database's parameter
 __all__ = [
     "DEFAULT_TTL",
     "RETRY_HANDLERS",
+    "BindingValues",
     "FlowRun",
     "LeaseHeld",
     "LeaseLost",
@@ -84,6 +86,7 @@ __all__ = [
     "digest",
     "get_error",
     "jsonable",
+    "lease_ttl",
     "list_errors",
     "list_runs",
     "load_retry_handler",
@@ -134,6 +137,23 @@ def backoff(attempts: int) -> timedelta:
     exponent = max(0, min(attempts - 1, 20))
     delay: timedelta = RETRY_BASE * (2**exponent)
     return min(delay, RETRY_CAP)
+
+
+def lease_ttl(environ: Mapping[str, str] | None = None) -> float:
+    """The lease ttl: ``WOOBRIDGE_LEASE_TTL`` seconds (0.5 to 3600) when set, else ``DEFAULT_TTL`` (also,
+    with a warning, when the variable holds something else). A shorter ttl
+    lets a run take over sooner after its predecessor's process died, at the cost of more frequent heartbeats."""
+    text_ = (os.environ if environ is None else environ).get(LEASE_TTL_ENV, "").strip()
+    if not text_:
+        return DEFAULT_TTL
+    try:
+        value = float(text_)
+    except ValueError:
+        value = float("nan")
+    if not 0.5 <= value <= 3600:
+        log.warning("%s=%r is not a number of seconds from 0.5 to 3600: using %g s", LEASE_TTL_ENV, text_, DEFAULT_TTL)
+        return DEFAULT_TTL
+    return value
 
 
 def default_holder() -> str:
@@ -347,6 +367,17 @@ _COUNTERS = ("read", "created", "updated", "skipped", "failed", "requests")
 # -- one run --------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BindingValues:
+    """One binding for :meth:`FlowRun.bind_many`: the store record, its ERP record, and what was sent."""
+
+    store_id: str | int
+    erp_id: str
+    erp_document_no: str = ""
+    store_modified: datetime | None = None
+    digest: str | None = None
+
+
 @dataclass
 class FlowRun:
     """One run of one flow for one connection, handed out by :func:`open_run`. Every method that writes commits at
@@ -441,6 +472,54 @@ class FlowRun:
                 .execution_options(populate_existing=True)
             ).one()
         return binding
+
+    def bind_many(self, resource: str, bindings: Iterable[BindingValues]) -> None:
+        """``bind`` for a batch of records (e.g. a page) in ONE short transaction: one lease renewal, one upsert of
+        every binding, one statement resolving their open errors. Durable when this returns; all or nothing. A
+        flow that writes the ERP first and binds a page afterwards loses nothing if it dies in between: the next
+        run writes those records again, and idempotent ``put_*`` make that an update."""
+        rows = list(bindings)
+        if not rows:
+            return
+        now = _utcnow()
+        values = [
+            {
+                "connection_id": self.connection.id,
+                "resource": resource,
+                "store_id": str(row.store_id),
+                "erp_id": str(row.erp_id),
+                "erp_document_no": row.erp_document_no or "",
+                "store_modified": row.store_modified,
+                "digest": row.digest,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in rows
+        ]
+        with self._write() as session:
+            statement = _insert(session, Binding.__table__)
+            changed = ("erp_id", "erp_document_no", "store_modified", "digest", "updated_at")
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["connection_id", "resource", "store_id"],
+                    set_={name: statement.excluded[name] for name in changed},
+                ),
+                values,
+            )
+            keys = [value["store_id"] for value in values]
+            for start in range(0, len(keys), _IN_CHUNK):
+                session.execute(
+                    update(RecordError)
+                    .where(
+                        RecordError.connection_id == self.connection.id,
+                        RecordError.flow == self.flow,
+                        RecordError.resource == resource,
+                        RecordError.store_id.in_(keys[start : start + _IN_CHUNK]),
+                        RecordError.resolved_at.is_(None),
+                    )
+                    .values(resolved_at=now, resolution="synced", next_retry_at=None)
+                    .execution_options(synchronize_session=False)
+                )
 
     def bind_in(
         self,
@@ -771,16 +850,18 @@ def _start(db: StateDB, connection: Connection, flow: str, holder: str, ttl: flo
 
 @asynccontextmanager
 async def open_run(
-    db: StateDB, connection: Connection | str, flow: str, holder: str | None = None, ttl: float = DEFAULT_TTL
+    db: StateDB, connection: Connection | str, flow: str, holder: str | None = None, ttl: float | None = None
 ) -> AsyncIterator[FlowRun]:
     """Run ``flow`` for ``connection``: take the lease (:class:`LeaseHeld` if it is taken), record the run, keep the
     lease alive in the background, and on exit record the outcome and counts and give the lease back.
+    ``ttl`` defaults to :func:`lease_ttl` (``WOOBRIDGE_LEASE_TTL`` or 60 s).
 
     Outcomes: ``success``; ``partial`` when record errors were recorded; ``failed`` when the block raised (the
     exception's class and message become the run's message, and it is re-raised); ``interrupted`` on Ctrl-C,
     cancellation or :class:`LeaseLost`.
     """
     connection = _resolve_connection(db, connection)
+    ttl = lease_ttl() if ttl is None else ttl
     run = await asyncio.to_thread(_start, db, connection, flow, holder or default_holder(), ttl)
     heartbeat = asyncio.create_task(run._heartbeat(), name=f"lease heartbeat {connection.name}/{flow}")
     try:

@@ -16,8 +16,8 @@ The whole story:
    checkout-draft…) is *waiting* and is imported when it qualifies.
 3. **Map** it to a ``SalesOrder`` with the pure functions of ``flows.order_mapping``.
 4. **Write** it with the ERP port's idempotent ``put_sales_order`` (keyed on connection + store order id), then
-   the binding (connection, order id → ERP id, digest). A crash between the two is harmless: the next run puts the
-   same document again, and the adapter updates instead of creating.
+   the page's bindings (connection, order id → ERP id, digest) in one transaction. A crash between the two is
+   harmless: the next run puts the same documents again, and the adapter updates instead of creating.
 5. A bad order — one the mapper cannot read (``OrderUnreadable``: malformed values, an invalid address) or one the
    ERP refuses (``ErpRecordError``: e.g. an unknown SKU) — becomes a **record error** with its reason and payload,
    and the run goes on. ``woobridge errors retry`` reads such orders afresh and imports those now valid.
@@ -51,7 +51,7 @@ from sqlalchemy import select
 
 from woobridge.documents import SalesOrder
 from woobridge.erp.port import ErpPort, ErpRecordError
-from woobridge.flows.engine import FlowRun, RunSummary, digest, open_run, retry_handler
+from woobridge.flows.engine import BindingValues, FlowRun, RunSummary, digest, open_run, retry_handler
 from woobridge.flows.order_mapping import OrderUnreadable, gmt_datetime, to_sales_order
 from woobridge.state import Connection, StateDB
 from woobridge.state.connections import get_connection
@@ -270,9 +270,15 @@ class OrderWriter:
         run (``ErpUnavailable``, ``LeaseLost``, a state database failure)."""
         keys = [_store_key(order) for order in orders]
         known = self.bindings.of(keys)
-        return [self._one(order, key, known.get(key)) for order, key in zip(orders, keys, strict=True)]
+        written: list[BindingValues] = []
+        outcomes = [self._one(order, key, known.get(key), written) for order, key in zip(orders, keys, strict=True)]
+        if self.run is not None:
+            # The page's bindings in one transaction (one per order made the state database the bottleneck of a
+            # big first sync). Dying before it is harmless: the next run puts those orders again, as updates.
+            self.run.bind_many(RESOURCE, written)
+        return outcomes
 
-    def _one(self, order: Any, key: str, binding: Binding | None) -> OrderOutcome:
+    def _one(self, order: Any, key: str, binding: Binding | None, written: list[BindingValues]) -> OrderOutcome:
         status = str(order.get("status", "")) if isinstance(order, Mapping) else ""
         number = str(order.get("number", "") or key) if isinstance(order, Mapping) else key
         if not needs_document(status, binding is not None, self.settings):
@@ -289,14 +295,7 @@ class OrderWriter:
             ref = self.erp.put_sales_order(self.connection.name, document)
         except ErpRecordError as error:
             return self._failed(key, number, status, error, order)
-        self.run.bind(
-            RESOURCE,
-            key,
-            ref.erp_id,
-            erp_document_no=ref.document_no,
-            store_modified=document.modified_at,
-            digest=fingerprint,
-        )
+        written.append(BindingValues(key, ref.erp_id, ref.document_no, document.modified_at, fingerprint))
         return OrderOutcome(key, number, status, action, document)
 
     def _failed(self, key: str, number: str, status: str, error: Exception, order: Any) -> OrderOutcome:

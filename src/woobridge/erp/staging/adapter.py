@@ -22,6 +22,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -552,8 +553,10 @@ def _upsert_document(
     existing = _find(db, table, key)
     now = _now()
     if existing is None:
+        # Values as execute() parameters, not .values(**…): the statement is then compiled once and cached, where
+        # literal values made SQLAlchemy rebuild it for every order (most of a big first sync's time).
         inserted = db.execute(
-            insert(table).values(**values, revision=1, erp_status="new", created_at=now, updated_at=now)
+            insert(table), {**values, "revision": 1, "erp_status": "new", "created_at": now, "updated_at": now}
         )
         row_id = _new_id(inserted)
         if lines is not None and line_rows:
@@ -562,9 +565,8 @@ def _upsert_document(
     if existing.document != values["document"]:
         status = "new" if existing.erp_status == "new" else "updated"
         db.execute(
-            update(table)
-            .where(table.c.id == existing.id)
-            .values(**values, revision=table.c.revision + 1, erp_status=status, updated_at=now)
+            update(table).where(table.c.id == bindparam("_row_id")).values(revision=table.c.revision + 1),
+            {**values, "erp_status": status, "updated_at": now, "_row_id": existing.id},
         )
         if lines is not None:
             db.execute(delete(lines).where(lines.c[parent] == existing.id))
