@@ -280,3 +280,37 @@ async def test_a_503_on_a_write_is_not_repeated_blindly(sandbox: Sandbox, woo: W
     with pytest.raises(WriteOutcomeUnknown):
         await woo.post("products", {"name": "behind a 503", "regular_price": "1.00"})
     assert len(products_named(sandbox, "behind a 503")) == 1
+
+
+async def test_the_request_observer_sees_every_exchange_with_its_status_latency_and_attempt(
+    sandbox: Sandbox, keys: Keys, transport: CountingTransport
+) -> None:
+    seen: list[tuple[str, str, int | None, float, int]] = []
+    credentials = Credentials(IN_PROCESS_HOME, keys.admin.consumer_key, keys.admin.consumer_secret)
+    async with WooClient(
+        credentials, transport=transport, retry=FAST, on_request=lambda *event: seen.append(event)
+    ) as woo:
+        sandbox.faults.replace([FaultRule(kind="503", schedule=(1,)), FaultRule(kind="reset", schedule=(2,))])
+        await woo.get("products", {"per_page": 1})
+        sandbox.faults.replace([])
+        await woo.get("orders", {"per_page": 1})
+    assert [(method, route, status, attempt) for method, route, status, _, attempt in seen] == [
+        ("GET", "/wc/v3/products", 503, 1),
+        ("GET", "/wc/v3/products", None, 2),  # no answer: the connection was reset
+        ("GET", "/wc/v3/products", 200, 3),
+        ("GET", "/wc/v3/orders", 200, 1),  # a new operation starts again at attempt 1
+    ]
+    assert all(seconds >= 0.005 for *_, seconds, _ in seen)  # the transport holds every request 5 ms
+    assert not any("consumer" in route for _, route, *_ in seen)
+
+
+async def test_a_failing_observer_never_fails_the_request(
+    keys: Keys, transport: CountingTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*event: object) -> None:
+        raise RuntimeError("observer bug")
+
+    credentials = Credentials(IN_PROCESS_HOME, keys.admin.consumer_key, keys.admin.consumer_secret)
+    async with WooClient(credentials, transport=transport, on_request=broken) as woo:
+        assert await woo.get("products", {"per_page": 1}) is not None
+    assert "on_request observer failed" in caplog.text

@@ -81,6 +81,10 @@ USER_AGENT = "woobridge (+https://github.com/woobridge/woobridge)"
 
 AuthChoice = Literal["connection", "none", "basic", "query", "oauth-http", "oauth-https"]
 Verify = Callable[[], Awaitable[Any]]
+RequestObserver = Callable[[str, str, int | None, float, int], None]
+"""``on_request(method, route, status, seconds, attempt)``: told after every HTTP exchange with the store. ``route``
+is the REST route (``/wc/v3/orders``, no query string: never a credential); ``status`` is ``None`` when no answer
+came (timeout, reset, TLS…); ``attempt`` is 1 for the first try of an operation and 2, 3… for its retries."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,9 @@ class _VerifiedAbsent(Exception):
 class WooClient:
     """An async client for one store's REST API. Use as ``async with WooClient(credentials) as woo: ...``.
 
-    ``transport`` replaces the network (tests pass ``httpx.ASGITransport(app=sandbox.app)``).
+    ``transport`` replaces the network (tests pass ``httpx.ASGITransport(app=sandbox.app)``). ``on_request`` (a
+    :data:`RequestObserver`) is told of every exchange — latency, status, retries — e.g. to feed metrics; what it
+    raises is logged and ignored, never the request's problem.
     """
 
     def __init__(
@@ -308,8 +314,10 @@ class WooClient:
         max_concurrency: int = 4,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = USER_AGENT,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self.credentials = credentials
+        self.on_request = on_request
         self.namespace = namespace
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
@@ -397,7 +405,7 @@ class WooClient:
             ):
                 with attempt:
                     try:
-                        return await self._send(method, target, rest_route, params, json, op_timeout, auth)
+                        return await self._send(method, target, rest_route, params, json, op_timeout, auth, attempt.num)
                     except WooError as error:
                         last = error
                         if not is_write or not _outcome_unknown(error):
@@ -429,11 +437,12 @@ class WooClient:
         body: Any,
         timeout: float,
         auth: AuthChoice,
+        attempt: int = 1,
     ) -> WooResponse:
         """One exchange, following same-origin redirects of reads by hand."""
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         for _ in range(MAX_REDIRECTS + 1):
-            response = await self._exchange(method, url, query, body, timeout, auth, route)
+            response = await self._exchange(method, url, query, body, timeout, auth, route, attempt)
             if response.status_code not in REDIRECT_STATUSES:
                 return self._parse(response, method, url, query, route)
             location = response.headers.get("location", "")
@@ -471,6 +480,7 @@ class WooClient:
         timeout: float,
         auth: AuthChoice,
         route: str,
+        attempt: int = 1,
     ) -> httpx.Response:
         if not url.startswith("https://"):
             raise InsecureURL(
@@ -496,6 +506,7 @@ class WooClient:
         started = time.monotonic()
         async with self._semaphore:
             self.requests_sent += 1
+            sent = time.monotonic()  # the store's latency, without the wait for a free slot
             try:
                 async with asyncio.timeout(timeout + 0.5):  # backstop where httpx timeouts do not apply
                     response = await self._http.request(
@@ -509,10 +520,20 @@ class WooClient:
             except (httpx.HTTPError, OSError, TimeoutError) as error:
                 failure = classify_transport(error, method=method, url=shown, route=route)
                 log.debug("%s %s failed after %.0f ms: %s", method, shown, _ms(started), failure.message)
+                self._observe(method, route, None, sent, attempt)
                 raise failure from None
         log.debug("%s %s -> %s in %.0f ms", method, shown, response.status_code, _ms(started))
+        self._observe(method, route, response.status_code, sent, attempt)
         response.extensions["woobridge_url"] = shown
         return response
+
+    def _observe(self, method: str, route: str, status: int | None, started: float, attempt: int) -> None:
+        if self.on_request is None:
+            return
+        try:
+            self.on_request(method, route, status, time.monotonic() - started, attempt)
+        except Exception:  # an observer's bug must not fail a sync
+            log.exception("the on_request observer failed for %s %s", method, route)
 
     def _parse(
         self, response: httpx.Response, method: str, url: str, query: Mapping[str, str], route: str
