@@ -97,8 +97,8 @@ def guarded(console: Console, json_output: bool, services: Services, store_url: 
     """Turn what can stop a run into a message and an exit code; close the services."""
     from woobridge.erp import ErpConfigError
     from woobridge.erp.port import ErpUnavailable
+    from woobridge.flows.context import SettingsError
     from woobridge.flows.engine import LeaseHeld, LeaseLost
-    from woobridge.flows.orders import SettingsError
     from woobridge.secrets import MasterKeyError
     from woobridge.state.connections import UnknownConnection
     from woobridge.woo.errors import WooError
@@ -415,14 +415,14 @@ def register_write_back(sync_app: typer.Typer) -> None:
         customer sees) and completed orders once every line has shipped."""
         from woobridge.flows import fulfillment
 
-        _run_write_back(ctx, connection, json_output, fulfillment.run, fulfillment.SettingsError, _fulfillment_table)
+        _run_write_back(ctx, connection, json_output, fulfillment.run, _fulfillment_table)
 
     @sync_app.command("refunds", epilog="Exit codes:\n\n" + SYNC_EXIT_HELP)
     def sync_refunds(ctx: typer.Context, connection: ConnectionOption = None, json_output: JsonOption = False) -> None:
         """ERP credit memos become store refunds; store refunds become ERP credit memos (each exactly once)."""
         from woobridge.flows import refunds
 
-        _run_write_back(ctx, connection, json_output, refunds.run, refunds.SettingsError, _refunds_table)
+        _run_write_back(ctx, connection, json_output, refunds.run, _refunds_table)
 
 
 def _run_write_back(
@@ -430,7 +430,6 @@ def _run_write_back(
     connection: str | None,
     json_output: bool,
     runner: Any,
-    settings_error: type[Exception],
     table: Any,
 ) -> NoReturn:
     from woobridge.erp import open_erp
@@ -443,10 +442,7 @@ def _run_write_back(
         erp = open_erp(environ=services.environ)
         try:
             with guarded(console, json_output, services, store_url):
-                try:
-                    report = asyncio.run(runner(services.state(), name, erp=erp, services=services))
-                except settings_error as error:
-                    raise Failed(str(error), SyncExit.BAD_INPUT) from None
+                report = asyncio.run(runner(services.state(), name, erp=erp, services=services))
         finally:
             erp.close()
         code = SyncExit.RECORD_ERRORS if report.failed else SyncExit.OK

@@ -39,16 +39,10 @@ from typing import Any, Literal
 
 from woobridge.documents import Address, Customer, normalize_email
 from woobridge.erp.port import ErpPort, ErpRecordError
+from woobridge.flows.context import SettingsError, client_for, erp_for, parse_moment, resolve_connection
 from woobridge.flows.engine import FlowRun, RunSummary, digest, open_run, retry_handler
 from woobridge.flows.order_mapping import OrderUnreadable, address
-from woobridge.flows.orders import (
-    DEFAULT_OVERLAP,
-    OrdersSettings,
-    SettingsError,
-    _client_for,
-    _connection,
-    _erp_for,
-)
+from woobridge.flows.orders import DEFAULT_OVERLAP, OrdersSettings
 from woobridge.state import Connection, StateDB
 from woobridge.woo.client import NO_RETRY, WooClient
 from woobridge.woo.reading import IdOrderedReader
@@ -321,11 +315,14 @@ async def run(
 ) -> CustomersReport:
     """Bring the ERP's customers up to date (see the module's docstring). ``full_sweep``: force (True) or skip
     (False) the full sweep instead of following its schedule."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = CustomersSettings.of(conn)
     orders_settings = OrdersSettings.of(conn)
     report = CustomersReport(conn.name)
-    async with _erp_for(erp) as port, _client_for(conn, orders_settings, services, woo) as client:
+    async with (
+        erp_for(erp) as port,
+        client_for(conn, services, woo, max_concurrency=orders_settings.max_concurrency) as client,
+    ):
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             await _sync(flow_run, conn, port, client, settings, orders_settings, report, full_sweep)
         report.run = flow_run.summary()
@@ -345,7 +342,7 @@ async def _sync(
     cursor = flow_run.cursor or {}
     writer = _Writer(connection, erp, flow_run, report)
     started = datetime.now(UTC)
-    swept_at = _moment(cursor.get("swept_at"))
+    swept_at = parse_moment(cursor.get("swept_at"))
     due = swept_at is None or started - swept_at >= settings.sweep
     report.full_sweep = due if full_sweep is None else full_sweep
     before = woo.requests_sent
@@ -366,7 +363,7 @@ async def _sync(
 
     # The buyers of orders changed since the last run.
     params: dict[str, Any] = {"status": "any", "dates_are_gmt": "true", "_fields": ORDER_FIELDS}
-    window = _moment(cursor.get("orders_modified_after"))
+    window = parse_moment(cursor.get("orders_modified_after"))
     if window is not None:
         params["modified_after"] = window.strftime("%Y-%m-%dT%H:%M:%S")
     orders_reader = IdOrderedReader(woo, "orders", params, throttle=AdaptiveConcurrency(MAX_CONCURRENCY))
@@ -406,13 +403,6 @@ async def _sync(
     )
 
 
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 # -- retrying --------------------------------------------------------------------------------------------------------
 
 
@@ -430,9 +420,12 @@ async def retry_errors(
 ) -> CustomersReport:
     """``woobridge errors retry``: registered customers are read afresh from the store; a guest is tried again
     from the order it was seen on (its stored payload). What goes through is bound, which closes its error."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     report = CustomersReport(conn.name)
-    async with _erp_for(erp) as port, _client_for(conn, OrdersSettings.of(conn), services, woo) as client:
+    async with (
+        erp_for(erp) as port,
+        client_for(conn, services, woo, max_concurrency=OrdersSettings.of(conn).max_concurrency) as client,
+    ):
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             flow_run.message = f"retrying {len(errors)} record error(s)"
             writer = _Writer(conn, port, flow_run, report)

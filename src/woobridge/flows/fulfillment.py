@@ -50,8 +50,8 @@ from typing import Any, Literal
 
 from woobridge.documents import Shipment
 from woobridge.erp.port import Acknowledgement, ErpPort, ErpRecordError
+from woobridge.flows.context import SettingsError, client_for, erp_for, resolve_connection
 from woobridge.flows.engine import FlowRun, RunSummary, open_run, retry_handler
-from woobridge.flows.orders import OrdersSettings, _client_for, _connection, _erp_for
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import RecordError
 from woobridge.woo.client import WooClient
@@ -82,10 +82,6 @@ REFUSED_STATUSES = {
 
 
 # -- settings ------------------------------------------------------------------------------------------------------
-
-
-class SettingsError(ValueError):
-    """A connection's fulfillment settings are not usable; the message says which and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -616,10 +612,10 @@ async def run(
     """Push the ERP's pending shipments to the store (see the module's docstring). Raises ``LeaseHeld`` when
     another run of the flow is going on, ``ErpUnavailable`` / ``WooError`` when the run cannot go on (pending rows
     stay pending)."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = FulfillmentSettings.of(conn)
     report = FulfillmentReport(conn.name)
-    async with _erp_for(erp) as port:
+    async with erp_for(erp) as port:
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             shipments = await asyncio.to_thread(port.pending_shipments, conn.name)
             flow_run.message = f"{len(shipments)} pending shipment(s)"
@@ -639,7 +635,7 @@ async def _with_store(
     shipments: Sequence[Shipment],
     report: FulfillmentReport,
 ) -> None:
-    async with _client_for(conn, OrdersSettings(max_concurrency=settings.max_concurrency), services, woo) as client:
+    async with client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client:
         before = client.requests_sent
         try:
             via = await detect_tracking(client, conn, settings.tracking)
@@ -666,7 +662,7 @@ async def retry_errors(
     """``woobridge errors retry``: push each failed shipment again, as the error recorded it, against the order as
     it is now (e.g. an order no longer cancelled). One that goes through is acknowledged ``done`` in the ERP and its
     error resolved; the ledger on the order makes a shipment that did reach the store count as done, not twice."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = FulfillmentSettings.of(conn)
     report = FulfillmentReport(conn.name)
     shipments: list[Shipment] = []
@@ -675,7 +671,7 @@ async def retry_errors(
             shipments.append(Shipment.model_validate(error.payload))
         except ValueError:
             log.warning("record error %s has no shipment to retry", error.id)
-    async with _erp_for(erp) as port:
+    async with erp_for(erp) as port:
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             flow_run.message = f"retrying {len(errors)} record error(s)"
             if shipments:

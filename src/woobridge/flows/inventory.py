@@ -45,8 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -58,12 +57,11 @@ from sqlalchemy.orm import Session
 from woobridge.documents import StockLevel
 from woobridge.erp.port import Acknowledgement, ErpPort
 from woobridge.flows import sku_index
+from woobridge.flows.context import SettingsError, client_for, erp_for, parse_moment, resolve_connection
 from woobridge.flows.engine import FlowRun, LeaseLost, RunSummary, open_run, renew_lease, retry_handler
-from woobridge.flows.orders import SettingsError
 from woobridge.flows.sku_index import Holder, IndexEntry, Pushed, StoreScan
 from woobridge.state import Connection, StateDB
-from woobridge.state.connections import get_connection
-from woobridge.state.models import Cursor, RecordError
+from woobridge.state.models import RecordError
 from woobridge.woo.client import BatchItem, WooClient
 from woobridge.woo.errors import WriteOutcomeUnknown
 from woobridge.woo.throttle import AdaptiveConcurrency
@@ -541,10 +539,13 @@ async def run(
     the SKU index from scratch. ``only``: these SKUs only (a retry). Raises ``LeaseHeld`` when another run of the
     flow is going on, ``ErpUnavailable`` / ``WooError`` when the run cannot go on.
     """
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = InventorySettings.of(conn)
     report = InventoryReport(conn.name)
-    async with _erp_for(erp) as port, _client_for(conn, settings, services, woo) as client:
+    async with (
+        erp_for(erp) as port,
+        client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client,
+    ):
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             throttle = AdaptiveConcurrency(settings.max_concurrency)
             before = client.requests_sent
@@ -571,8 +572,8 @@ async def _refresh_index(
 ) -> None:
     """Build the index, or bring it up to date since the last read; then move the index's cursor."""
     cursor = flow_run.cursor or {}
-    read_after = _moment(cursor.get("index_modified_after"))
-    built_at = _moment(cursor.get("index_built_at"))
+    read_after = parse_moment(cursor.get("index_modified_after"))
+    built_at = parse_moment(cursor.get("index_built_at"))
     now = datetime.now(UTC)
     full = rebuild or read_after is None or built_at is None or now - built_at > settings.full_refresh
     if scan is None:
@@ -775,10 +776,13 @@ async def audit(
     """Read the whole store afresh and list every SKU whose store quantity differs from the ERP's (after rounding,
     buffer and clamping), the ERP's SKUs the store lacks, and those whose product does not manage stock.
     ``fix`` pushes the drifted ones (in a run of the inventory flow, which also rebuilds the index from this read)."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = InventorySettings.of(conn)
     report = AuditReport(conn.name)
-    async with _erp_for(erp) as port, _client_for(conn, settings, services, woo) as client:
+    async with (
+        erp_for(erp) as port,
+        client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client,
+    ):
         throttle = AdaptiveConcurrency(settings.max_concurrency)
         scan = await sku_index.scan_store(client, throttle)
         fresh = {entry.sku: entry for entry in scan.entries()}
@@ -826,70 +830,6 @@ def _num(value: Decimal | None) -> str | None:
     if value is None:
         return None
     return format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
-
-
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def stored_cursor(db: StateDB, connection: Connection) -> dict[str, Any] | None:
-    """The flow's cursor (when the index was last read and built), for reports."""
-    with db.session() as session:
-        stored = session.get(Cursor, (connection.id, FLOW))
-        return None if stored is None else dict(stored.value)
-
-
-def _connection(db: StateDB, connection: Connection | str) -> Connection:
-    if isinstance(connection, Connection):
-        return connection
-    with db.session() as session:
-        return get_connection(session, connection)
-
-
-@contextlib.asynccontextmanager
-async def _erp_for(erp: ErpPort | None) -> AsyncIterator[ErpPort]:
-    if erp is not None:
-        yield erp
-        return
-    from woobridge.erp import open_erp
-
-    opened = open_erp()
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@contextlib.asynccontextmanager
-async def _client_for(
-    connection: Connection, settings: InventorySettings, services: Any, woo: WooClient | None
-) -> AsyncIterator[WooClient]:
-    """The given client, or one for the connection built from its sealed credentials (closed afterwards)."""
-    if woo is not None:
-        yield woo
-        return
-    from woobridge.logging import protect
-    from woobridge.secrets import open_vault
-    from woobridge.state import Locations
-    from woobridge.woo.auth import Credentials, Secret
-
-    vault = services.vault() if services is not None else open_vault(Locations.from_environment(), os.environ)
-    secret = Secret(connection.unseal_secret(vault))
-    protect(secret.reveal())
-    credentials = Credentials(
-        connection.store_url,
-        connection.unseal_key(vault),
-        secret,
-        "query" if connection.auth == "query" else "basic",
-        connection.ca_file,
-    )
-    async with WooClient(
-        credentials, namespace=connection.namespace or "wc/v3", max_concurrency=settings.max_concurrency
-    ) as client:
-        yield client
 
 
 __all__ = [

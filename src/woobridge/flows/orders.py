@@ -36,12 +36,10 @@ Per-connection settings (``connection.settings["orders"]``): ``statuses`` (list)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
-import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -51,11 +49,18 @@ from sqlalchemy import select
 
 from woobridge.documents import SalesOrder
 from woobridge.erp.port import ErpPort, ErpRecordError
+from woobridge.flows.context import (
+    SettingsError,
+    client_for,
+    erp_for,
+    parse_moment,
+    resolve_connection,
+    stored_cursor,
+)
 from woobridge.flows.engine import BindingValues, FlowRun, RunSummary, digest, open_run, retry_handler
 from woobridge.flows.order_mapping import OrderUnreadable, gmt_datetime, to_sales_order
 from woobridge.state import Connection, StateDB
-from woobridge.state.connections import get_connection
-from woobridge.state.models import Binding, Cursor, RecordError
+from woobridge.state.models import Binding, RecordError
 from woobridge.woo.client import NO_RETRY, WooClient
 from woobridge.woo.reading import IdOrderedReader
 from woobridge.woo.throttle import AdaptiveConcurrency, ThrottleStats
@@ -76,10 +81,6 @@ Action = Literal["created", "updated", "unchanged", "waiting", "failed", "gone"]
 
 
 # -- settings ------------------------------------------------------------------------------------------------------
-
-
-class SettingsError(ValueError):
-    """A connection's orders settings are not usable; the message says which and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -348,10 +349,13 @@ async def run(
     ``on_outcome`` sees every order's outcome with its document. Raises ``LeaseHeld`` when another run of the
     flow is going on, ``ErpUnavailable`` / ``WooError`` when the run cannot go on (the cursor then stays).
     """
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = OrdersSettings.of(conn)
     report = OrdersReport(conn.name, dry_run=dry_run)
-    async with _erp_for(erp) as port, _client_for(conn, settings, services, woo) as client:
+    async with (
+        erp_for(erp) as port,
+        client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client,
+    ):
         if dry_run:
             await _sync(db, conn, None, port, client, settings, since, report, on_outcome, on_progress)
             return report
@@ -373,7 +377,7 @@ async def _sync(
     on_outcome: OnOutcome | None,
     on_progress: OnProgress | None,
 ) -> None:
-    cursor = flow_run.cursor if flow_run is not None else _stored_cursor(db, connection)
+    cursor = flow_run.cursor if flow_run is not None else stored_cursor(db, connection, FLOW)
     cursor_start = _cursor_start(cursor)
     window_start = since if since is not None else cursor_start
     report.window_start = window_start
@@ -434,67 +438,7 @@ async def _sync(
 
 
 def _cursor_start(cursor: Mapping[str, Any] | None) -> datetime | None:
-    value = (cursor or {}).get("modified_after")
-    if not isinstance(value, str):
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _stored_cursor(db: StateDB, connection: Connection) -> dict[str, Any] | None:
-    with db.session() as session:
-        stored = session.get(Cursor, (connection.id, FLOW))
-        return None if stored is None else dict(stored.value)
-
-
-def _connection(db: StateDB, connection: Connection | str) -> Connection:
-    if isinstance(connection, Connection):
-        return connection
-    with db.session() as session:
-        return get_connection(session, connection)
-
-
-@contextlib.asynccontextmanager
-async def _erp_for(erp: ErpPort | None) -> AsyncIterator[ErpPort]:
-    if erp is not None:
-        yield erp
-        return
-    from woobridge.erp import open_erp
-
-    opened = open_erp()
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@contextlib.asynccontextmanager
-async def _client_for(
-    connection: Connection, settings: OrdersSettings, services: Any, woo: WooClient | None
-) -> AsyncIterator[WooClient]:
-    """The given client, or one for the connection built from its sealed credentials (closed afterwards)."""
-    if woo is not None:
-        yield woo
-        return
-    from woobridge.logging import protect
-    from woobridge.secrets import open_vault
-    from woobridge.state import Locations
-    from woobridge.woo.auth import Credentials, Secret
-
-    vault = services.vault() if services is not None else open_vault(Locations.from_environment(), os.environ)
-    secret = Secret(connection.unseal_secret(vault))
-    protect(secret.reveal())
-    credentials = Credentials(
-        connection.store_url,
-        connection.unseal_key(vault),
-        secret,
-        "query" if connection.auth == "query" else "basic",
-        connection.ca_file,
-    )
-    async with WooClient(
-        credentials, namespace=connection.namespace or "wc/v3", max_concurrency=settings.max_concurrency
-    ) as client:
-        yield client
+    return parse_moment((cursor or {}).get("modified_after"))
 
 
 # -- reading chosen orders (retries, the audit's --fix) -----------------------------------------------------------
@@ -556,10 +500,13 @@ async def retry_errors(
     """``woobridge errors retry``: read each failed order afresh from the store and import it if it is now valid
     (its error is then resolved); an order that fails again gets one more attempt counted; an order that no longer
     qualifies and was never imported, or that is gone from the store, has its error closed."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = OrdersSettings.of(conn)
     report = OrdersReport(conn.name)
-    async with _erp_for(erp) as port, _client_for(conn, settings, services, woo) as client:
+    async with (
+        erp_for(erp) as port,
+        client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client,
+    ):
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             flow_run.message = f"retrying {len(errors)} record error(s)"
             writer = OrderWriter(conn, port, settings, _Bindings(db, conn, flow_run), flow_run)
@@ -651,10 +598,10 @@ async def audit(
     """Compare the store's orders created since ``since`` with the bindings: list every order in a qualifying
     status that has no binding (``missing``) or whose binding is older than the order (``stale``: a change not yet
     synced). ``fix`` imports them (in a run of the orders flow, so it never overlaps a sync); the cursor stays."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = OrdersSettings.of(conn)
     report = AuditReport(conn.name, since)
-    async with _client_for(conn, settings, services, woo) as client:
+    async with client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client:
         params = {
             "status": "any",
             "dates_are_gmt": "true",
@@ -676,7 +623,7 @@ async def audit(
         await asyncio.to_thread(_attach_open_errors, db, conn, report)
         if fix and report.entries:
             fixed = OrdersReport(conn.name)
-            async with _erp_for(erp) as port, open_run(db, conn, FLOW, holder=holder) as flow_run:
+            async with erp_for(erp) as port, open_run(db, conn, FLOW, holder=holder) as flow_run:
                 flow_run.message = f"audit --fix since {since:%Y-%m-%d}: {len(report.entries)} order(s)"
                 writer = OrderWriter(conn, port, settings, _Bindings(db, conn, flow_run), flow_run)
                 await _import_ids(flow_run, writer, client, [entry.store_id for entry in report.entries], fixed)

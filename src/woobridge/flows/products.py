@@ -45,8 +45,8 @@ from typing import Any, Literal, TypeVar
 
 from woobridge.documents import Item
 from woobridge.erp.port import Acknowledgement, ErpPort, ErpRecordError
+from woobridge.flows.context import client_for, erp_for, resolve_connection
 from woobridge.flows.engine import FlowRun, RunSummary, digest, open_run, retry_handler
-from woobridge.flows.orders import OrdersSettings, _client_for, _connection, _erp_for
 from woobridge.flows.product_mapping import (
     CATALOG_FIELDS,
     VARIATION_FIELDS,
@@ -318,9 +318,9 @@ async def run(
     """Push the ERP's items to the store (see the module's docstring). ``erp``: an open ERP port (default:
     ``woobridge.erp.open_erp()``); ``woo``: a client (default: built from the connection's sealed credentials).
     Raises ``LeaseHeld`` when a products run is going on, ``ErpUnavailable`` / ``WooError`` when it cannot go on."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     report = ProductsReport(conn.name)
-    async with _erp_for(erp) as port, _client_for(conn, OrdersSettings(), services, woo) as client:
+    async with erp_for(erp) as port, client_for(conn, services, woo, max_concurrency=MAX_CONCURRENCY) as client:
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             await _Push(flow_run, conn, port, client, report).run()
         report.run = flow_run.summary()
@@ -669,9 +669,9 @@ async def import_catalog(
     (``put_items``: an SKU the ERP has only learns its store ids), then products and variations bound by SKU.
     Products without a SKU are listed in ``needs_attention``; an item the ERP refuses is a record error. Runs under
     the products flow's lease, so it never overlaps a push."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     report = ProductsReport(conn.name, mode="import")
-    async with _erp_for(erp) as port, _client_for(conn, OrdersSettings(), services, woo) as client:
+    async with erp_for(erp) as port, client_for(conn, services, woo, max_concurrency=MAX_CONCURRENCY) as client:
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             flow_run.message = "first import: store catalog → ERP items"
             await _import(flow_run, conn, port, client, report)

@@ -52,8 +52,8 @@ from typing import Any, Literal
 
 from woobridge.documents import CreditMemo, CreditMemoLine, TaxAmount
 from woobridge.erp.port import Acknowledgement, ErpPort, ErpRecordError
+from woobridge.flows.context import SettingsError, client_for, erp_for, resolve_connection
 from woobridge.flows.engine import FlowRun, RunSummary, open_run, retry_handler
-from woobridge.flows.orders import OrdersSettings, _client_for, _connection, _erp_for
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import RecordError
 from woobridge.woo.client import WooClient
@@ -78,10 +78,6 @@ GATEWAY_REFUSALS = (
 
 
 # -- settings ------------------------------------------------------------------------------------------------------
-
-
-class SettingsError(ValueError):
-    """A connection's refunds settings are not usable; the message says which and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -724,12 +720,12 @@ async def run(
     """Both directions, in one run (see the module's docstring). Raises ``LeaseHeld`` when another run of the flow
     is going on, ``ErpUnavailable`` / ``WooError`` when the run cannot go on (pending memos stay pending, the
     cursor stays)."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = RefundsSettings.of(conn)
     report = RefundsReport(conn.name)
     async with (
-        _erp_for(erp) as port,
-        _client_for(conn, OrdersSettings(max_concurrency=settings.max_concurrency), services, woo) as client,
+        erp_for(erp) as port,
+        client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client,
     ):
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             before = client.requests_sent
@@ -764,7 +760,7 @@ async def retry_errors(
     """``woobridge errors retry``: an ERP credit memo is pushed again as the error recorded it, against the order as
     it is now (the reference on the store's refunds makes a memo that did get through count as done, not twice); a
     store refund is read afresh from its order and put to the ERP again."""
-    conn = _connection(db, connection)
+    conn = resolve_connection(db, connection)
     settings = RefundsSettings.of(conn)
     report = RefundsReport(conn.name)
     memos: list[CreditMemo] = []
@@ -778,8 +774,8 @@ async def retry_errors(
         elif error.resource == REFUND and isinstance(error.payload, Mapping) and error.store_id.isdigit():
             refunds.append((int(error.payload.get("parent_id") or 0), int(error.store_id)))
     async with (
-        _erp_for(erp) as port,
-        _client_for(conn, OrdersSettings(max_concurrency=settings.max_concurrency), services, woo) as client,
+        erp_for(erp) as port,
+        client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client,
     ):
         async with open_run(db, conn, FLOW, holder=holder) as flow_run:
             flow_run.message = f"retrying {len(errors)} record error(s)"
