@@ -314,3 +314,21 @@ async def test_a_failing_observer_never_fails_the_request(
     async with WooClient(credentials, transport=transport, on_request=broken) as woo:
         assert await woo.get("products", {"per_page": 1}) is not None
     assert "on_request observer failed" in caplog.text
+
+
+async def test_the_observer_counts_a_callers_own_retries_as_retries(
+    sandbox: Sandbox, keys: Keys, transport: CountingTransport
+) -> None:
+    from functools import partial
+
+    from woobridge.woo import NO_RETRY
+    from woobridge.woo.throttle import AdaptiveConcurrency
+
+    seen: list[tuple[str, str, int | None, float, int]] = []
+    credentials = Credentials(IN_PROCESS_HOME, keys.admin.consumer_key, keys.admin.consumer_secret)
+    async with WooClient(credentials, transport=transport, on_request=lambda *event: seen.append(event)) as woo:
+        # The flows read with retry=NO_RETRY inside AdaptiveConcurrency.call, which retries (and slows down) itself.
+        sandbox.faults.replace([FaultRule(kind="503", schedule=(1,), retry_after=0)])
+        await AdaptiveConcurrency(2).call(partial(woo.get, "products", {"per_page": 1}, retry=NO_RETRY))
+        await woo.get("orders", {"per_page": 1})
+    assert [(status, attempt) for _, _, status, _, attempt in seen] == [(503, 1), (200, 2), (200, 1)]

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
@@ -22,7 +23,8 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -84,7 +86,22 @@ Verify = Callable[[], Awaitable[Any]]
 RequestObserver = Callable[[str, str, int | None, float, int], None]
 """``on_request(method, route, status, seconds, attempt)``: told after every HTTP exchange with the store. ``route``
 is the REST route (``/wc/v3/orders``, no query string: never a credential); ``status`` is ``None`` when no answer
-came (timeout, reset, TLS…); ``attempt`` is 1 for the first try of an operation and 2, 3… for its retries."""
+came (timeout, reset, TLS…); ``attempt`` is 1 for the first try of an operation and 2, 3… for its retries (the
+client's own, and a caller's inside :func:`retrying`)."""
+
+_CALLER_ATTEMPT: ContextVar[int] = ContextVar("woobridge_caller_attempt", default=1)
+
+
+@contextlib.contextmanager
+def retrying(attempt: int) -> Iterator[None]:
+    """Mark the requests sent inside the block as try ``attempt`` of an operation the caller retries itself (e.g.
+    ``AdaptiveConcurrency.call`` around a ``retry=NO_RETRY`` request), so the ``on_request`` observer counts them
+    as retries too. Task-local (a context variable): concurrent operations do not see each other's."""
+    token = _CALLER_ATTEMPT.set(attempt)
+    try:
+        yield
+    finally:
+        _CALLER_ATTEMPT.reset(token)
 
 
 @dataclass(frozen=True)
@@ -382,6 +399,7 @@ class WooClient:
         target = url or self.url_for(route)
         rest_route = self.route_of(route)
         policy = retry or self.retry
+        earlier_tries = _CALLER_ATTEMPT.get() - 1  # a caller retrying the whole operation
         op_timeout = timeout if timeout is not None else (self.timeouts.write if is_write else self.timeouts.read)
 
         def backoff(error: Exception) -> bool | float:
@@ -405,7 +423,9 @@ class WooClient:
             ):
                 with attempt:
                     try:
-                        return await self._send(method, target, rest_route, params, json, op_timeout, auth, attempt.num)
+                        return await self._send(
+                            method, target, rest_route, params, json, op_timeout, auth, earlier_tries + attempt.num
+                        )
                     except WooError as error:
                         last = error
                         if not is_write or not _outcome_unknown(error):

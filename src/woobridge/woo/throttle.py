@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from woobridge.woo.client import retrying
 from woobridge.woo.errors import WooError
 
 log = logging.getLogger("woobridge.woo.throttle")
@@ -212,7 +213,8 @@ class AdaptiveConcurrency:
             attempt += 1
             try:
                 async with self.slot():
-                    return await operation()
+                    with retrying(attempt):  # the client's on_request observer sees tries 2, 3… as retries
+                        return await operation()
             except WooError as error:
                 if not error.retryable or attempt >= self.attempts or self._clock() - started > self.budget:
                     raise
