@@ -12,6 +12,11 @@ Flows only talk to an ERP through this. Two promises matter most:
 
 Inbound documents (shipments, credit memos made in the ERP) are read as *pending* and acknowledged once the store
 has them, so the ERP side can see what happened to each row.
+
+Optional capabilities: an adapter MAY also implement :class:`SalesOrderBatches` (``put_sales_orders``: many orders
+in one call, for ERPs where each call costs a round trip). Flows never test for it themselves: they call
+:func:`put_sales_orders`, which uses the batch method when the adapter has it and ``put_sales_order`` one order at
+a time otherwise — same promises either way.
 """
 
 from __future__ import annotations
@@ -109,3 +114,41 @@ class ErpPort(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# -- optional capabilities --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class SalesOrderBatches(Protocol):
+    """Optional: put many sales orders in one call (the Tryton adapter: a handful of RPC calls for a whole page
+    instead of several per order). The same promises as ``put_sales_order``, order by order: idempotent on
+    connection + store order id, and one order's refusal is that order's result, not the batch's."""
+
+    def put_sales_orders(self, connection: str, orders: Sequence[SalesOrder]) -> list[ErpRef | ErpRecordError]:
+        """One result per order, in order: its ``ErpRef``, or the ``ErpRecordError`` that refused it. Raises
+        ``ErpUnavailable`` when the ERP cannot take the batch at all (nothing about any single order is known)."""
+        ...
+
+
+def put_sales_orders(erp: ErpPort, connection: str, orders: Sequence[SalesOrder]) -> list[ErpRef | ErpRecordError]:
+    """Put ``orders`` through the adapter's batch method when it has one (:class:`SalesOrderBatches`), else one
+    ``put_sales_order`` at a time. One result per order, in order: its ``ErpRef`` or its ``ErpRecordError``."""
+    if not orders:
+        return []
+    if isinstance(erp, SalesOrderBatches):
+        results = list(erp.put_sales_orders(connection, orders))
+        if len(results) != len(orders):
+            # An adapter bug: trusting a misaligned answer could bind an order to another order's document.
+            raise ErpUnavailable(
+                f"the {getattr(erp, 'name', 'ERP')} adapter answered {len(results)} results for {len(orders)} orders; "
+                "nothing of this batch is bound (the next run puts it again)"
+            )
+        return results
+    found: list[ErpRef | ErpRecordError] = []
+    for order in orders:
+        try:
+            found.append(erp.put_sales_order(connection, order))
+        except ErpRecordError as error:
+            found.append(error)
+    return found

@@ -15,9 +15,10 @@ The whole story:
    is unchanged (same digest) is *unchanged*; an unbound order that does not qualify (pending, failed,
    checkout-draft…) is *waiting* and is imported when it qualifies.
 3. **Map** it to a ``SalesOrder`` with the pure functions of ``flows.order_mapping``.
-4. **Write** it with the ERP port's idempotent ``put_sales_order`` (keyed on connection + store order id), then
-   the page's bindings (connection, order id → ERP id, digest) in one transaction. A crash between the two is
-   harmless: the next run puts the same documents again, and the adapter updates instead of creating.
+4. **Write** the page's documents with the ERP port's idempotent ``put_sales_order`` (keyed on connection + store
+   order id; one ``put_sales_orders`` call for the page when the adapter takes batches), then the page's bindings
+   (connection, order id → ERP id, digest) in one transaction. A crash between the two is harmless: the next run
+   puts the same documents again, and the adapter updates instead of creating.
 5. A bad order — one the mapper cannot read (``OrderUnreadable``: malformed values, an invalid address) or one the
    ERP refuses (``ErpRecordError``: e.g. an unknown SKU) — becomes a **record error** with its reason and payload,
    and the run goes on. ``woobridge errors retry`` reads such orders afresh and imports those now valid.
@@ -48,7 +49,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 
 from woobridge.documents import SalesOrder
-from woobridge.erp.port import ErpPort, ErpRecordError
+from woobridge.erp.port import ErpPort, ErpRecordError, put_sales_orders
 from woobridge.flows.context import (
     SettingsError,
     client_for,
@@ -268,42 +269,70 @@ class OrderWriter:
 
     def handle(self, orders: Sequence[Any]) -> list[OrderOutcome]:
         """Handle a page of orders (in id order); returns what happened to each. Raises only what must stop the
-        run (``ErpUnavailable``, ``LeaseLost``, a state database failure)."""
+        run (``ErpUnavailable``, ``LeaseLost``, a state database failure).
+
+        The page's documents to write go to the ERP in one ``put_sales_orders`` (one call when the adapter can
+        take a batch, e.g. Tryton; one order at a time otherwise); an order the ERP refuses is that order's record
+        error."""
         keys = [_store_key(order) for order in orders]
         known = self.bindings.of(keys)
+        outcomes: list[OrderOutcome] = []
+        to_write: list[_ToWrite] = []
+        for order, key in zip(orders, keys, strict=True):
+            outcome, planned = self._plan(order, key, known.get(key))
+            outcomes.append(outcome)
+            if planned is not None:
+                to_write.append(replace(planned, index=len(outcomes) - 1))
+        if self.run is None or not to_write:
+            return outcomes
+        results = put_sales_orders(self.erp, self.connection.name, [w.document for w in to_write])
         written: list[BindingValues] = []
-        outcomes = [self._one(order, key, known.get(key), written) for order, key in zip(orders, keys, strict=True)]
-        if self.run is not None:
-            # The page's bindings in one transaction (one per order made the state database the bottleneck of a
-            # big first sync). Dying before it is harmless: the next run puts those orders again, as updates.
-            self.run.bind_many(RESOURCE, written)
+        for w, result in zip(to_write, results, strict=True):
+            if isinstance(result, ErpRecordError):
+                outcomes[w.index] = self._failed(w.key, w.number, w.status, result, w.order)
+                continue
+            written.append(BindingValues(w.key, result.erp_id, result.document_no, w.document.modified_at, w.digest))
+        # The page's bindings in one transaction (one per order made the state database the bottleneck of a big
+        # first sync). Dying before it is harmless: the next run puts those orders again, as updates.
+        self.run.bind_many(RESOURCE, written)
         return outcomes
 
-    def _one(self, order: Any, key: str, binding: Binding | None, written: list[BindingValues]) -> OrderOutcome:
+    def _plan(self, order: Any, key: str, binding: Binding | None) -> tuple[OrderOutcome, _ToWrite | None]:
+        """Decide and map one order: its outcome if nothing goes to the ERP, or the document to write (whose
+        outcome stands unless the ERP refuses it)."""
         status = str(order.get("status", "")) if isinstance(order, Mapping) else ""
         number = str(order.get("number", "") or key) if isinstance(order, Mapping) else key
         if not needs_document(status, binding is not None, self.settings):
-            return OrderOutcome(key, number, status, "waiting")
+            return OrderOutcome(key, number, status, "waiting"), None
         try:
             document = to_sales_order(order)
         except OrderUnreadable as error:
-            return self._failed(key, number, status, error, order)
+            return self._failed(key, number, status, error, order), None
         fingerprint = digest(document)
         action = decide(binding.digest if binding else None, binding is not None, fingerprint)
+        outcome = OrderOutcome(key, number, status, action, document)
         if action == "unchanged" or self.run is None:
-            return OrderOutcome(key, number, status, action, document)
-        try:
-            ref = self.erp.put_sales_order(self.connection.name, document)
-        except ErpRecordError as error:
-            return self._failed(key, number, status, error, order)
-        written.append(BindingValues(key, ref.erp_id, ref.document_no, document.modified_at, fingerprint))
-        return OrderOutcome(key, number, status, action, document)
+            return outcome, None
+        return outcome, _ToWrite(key, number, status, order, document, fingerprint)
 
     def _failed(self, key: str, number: str, status: str, error: Exception, order: Any) -> OrderOutcome:
         message = error.reason if isinstance(error, OrderUnreadable) else str(error)
         if self.run is not None:
             self.run.record_error(RESOURCE, key, error, payload=order)
         return OrderOutcome(key, number, status, "failed", message=message)
+
+
+@dataclass(frozen=True)
+class _ToWrite:
+    """An order of the page whose document goes to the ERP."""
+
+    key: str
+    number: str
+    status: str
+    order: Any
+    document: SalesOrder
+    digest: str
+    index: int = 0  # its place in the page's outcomes
 
 
 def _store_key(order: Any) -> str:
