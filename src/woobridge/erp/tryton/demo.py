@@ -1,9 +1,11 @@
 """``make demo-tryton``: the whole story against a real Tryton, printed step by step.
 
 A seeded sandbox store (in-process) and a local trytond (built once, ~30 s, then copied) stand in for a shop and
-its ERP. The orders flow imports the store's orders into Tryton; the warehouse ships one in Tryton with a tracking
-number, which reaches the store order; a stock receipt in Tryton reaches the store's stock; a store refund becomes
-a Tryton return sale and a return made in Tryton becomes a store refund. Needs the ``tryton`` extra.
+its ERP, opened from ``WOOBRIDGE_ERP=tryton`` settings as ``woobridge sync`` opens it. Each step is a flow, as a
+user runs it: ``sync orders`` imports the store's orders into Tryton; the warehouse ships one in Tryton with a
+tracking number and ``sync fulfillment`` puts it on the store order; a stock receipt in Tryton reaches the store's
+stock through ``sync inventory``; a store refund and a return made in Tryton cross over through ``sync refunds``.
+Needs the ``tryton`` extra.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import tempfile
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import httpx
 
-from woobridge.documents import CreditMemo, CreditMemoLine, Item
-from woobridge.erp.port import Acknowledgement
-from woobridge.erp.tryton import TrytonAdapter, TrytonSettings, backoffice, devserver
+from woobridge.documents import Item
+from woobridge.erp.tryton import TrytonAdapter, backoffice, devserver
 
 
 def say(step: str, text: str) -> None:
@@ -30,8 +32,21 @@ def detail(text: str) -> None:
     print(f"      {text}")
 
 
+def tryton_environment(server: devserver.TrytonServer) -> dict[str, str]:
+    """The variables that point ``woobridge sync …`` at this Tryton (what a user puts in their environment)."""
+    return {
+        "WOOBRIDGE_ERP": "tryton",
+        "WOOBRIDGE_TRYTON_URL": server.url,
+        "WOOBRIDGE_TRYTON_DATABASE": server.database,
+        "WOOBRIDGE_TRYTON_USER": server.login,
+        "WOOBRIDGE_TRYTON_PASSWORD": server.password,
+    }
+
+
 async def story(workdir: Path, server: devserver.TrytonServer) -> None:
-    from woobridge.flows import orders
+    from woobridge.erp import open_erp
+    from woobridge.flows import fulfillment, inventory, orders, refunds
+    from woobridge.sandbox import products as store_products
     from woobridge.sandbox.app import Sandbox
     from woobridge.sandbox.seed import seed
     from woobridge.sandbox.state import Settings, Store
@@ -45,15 +60,19 @@ async def story(workdir: Path, server: devserver.TrytonServer) -> None:
     summary = seed(sandbox.store, products=8, orders=15, customers=5, seed=5)
     sandbox.modes.shipment_tracking = True
     say("store", f"a sandbox WooCommerce store at {IN_PROCESS_HOME}: {summary.counts()}")
-    erp = TrytonAdapter(TrytonSettings(server.url, server.database, server.login, server.password))
+    environment = tryton_environment(server)
+    shown = " ".join(f"{k}={'…' if k.endswith('PASSWORD') else v}" for k, v in environment.items())
     say("tryton", f"trytond on {server.url}, database {server.database!r} (log: {server.log_path})")
+    detail(f"woobridge opens it as `woobridge sync …` would, from: {shown}")
+    erp = cast(TrytonAdapter, open_erp(environ=environment))
 
     db = StateDB(f"sqlite:///{workdir / 'state.sqlite'}")
-    with db.session() as session:  # a connection row for the flow's bindings; its key is never used here
+    with db.session() as session:  # a connection row for the flows' bindings; its key is never used here
         session.add(
             Connection(
                 name="shop", store_url=IN_PROCESS_HOME, auth="basic", key_created_at=datetime.now(UTC),
-                consumer_key_sealed="-", consumer_secret_sealed="-",  # noqa: S106 key_fingerprint="-", flows=["orders"],
+                consumer_key_sealed="-", consumer_secret_sealed="-",  # noqa: S106 - never unsealed
+                key_fingerprint="-", flows=["orders", "fulfillment", "inventory", "refunds"],
             )
         )  # fmt: skip
     credentials = Credentials(IN_PROCESS_HOME, keys.admin.consumer_key, keys.admin.consumer_secret)
@@ -68,10 +87,12 @@ async def story(workdir: Path, server: devserver.TrytonServer) -> None:
         backoffice.receive_stock(erp.rpc, {i.sku: 100 for i in items})
         say("catalog", f"{len(items)} store SKUs created as Tryton products; 100 of each received in the warehouse")
 
+        # 1. sync orders
         report = await orders.run(db, "shop", erp=erp, woo=woo)
-        say("orders", f"orders flow into Tryton: {dict(report.counts)}")
+        counts = {k: v for k, v in report.counts.items() if v}
+        say("sync orders", f"store → Tryton: {counts} ({erp.rpc.calls} Tryton calls so far)")
         for failure in report.failures[:3]:
-            detail(f"record error: {failure}")
+            detail(f"record error, order {failure.number}: {failure.message}")
         sales = erp.rpc.model("sale.sale").search_read(
             [("reference", "like", "shop:%")], ["number", "reference", "state", "total_amount", "party.name"]
         )
@@ -79,63 +100,64 @@ async def story(workdir: Path, server: devserver.TrytonServer) -> None:
             detail(f"sale {sale['number'] or '(draft)'} ← store order {sale['reference']}: {sale['state']}, "
                    f"{sale['total_amount']} USD, {sale['party.']['name']}")  # fmt: skip
         again = await orders.run(db, "shop", erp=erp, woo=woo)
-        detail(f"second run: {dict(again.counts)}; Tryton still has {len(sales)} sales (nothing duplicated)")
+        detail(f"second run: {again.counts['created']} created, {again.counts['updated']} updated; Tryton still "
+               f"has {len(sales)} sales (nothing duplicated)")  # fmt: skip
 
+        # 2. shipped in Tryton → sync fulfillment
         sale = next(s for s in sales if s["state"] == "processing")
+        order_id = int(sale["reference"].split(":")[1])
         backoffice.ship_sale(erp.rpc, sale["id"], "1Z-DEMO-0001")
         say("ship", f"the warehouse ships sale {sale['number']} in Tryton with tracking number 1Z-DEMO-0001")
-        for shipment in erp.pending_shipments("shop"):
-            tracking = await woo.post(
-                f"/wc-shipment-tracking/v3/orders/{shipment.store_order_id}/shipment-trackings",
-                json={
-                    "tracking_number": shipment.tracking_number,
-                    "custom_tracking_provider": shipment.carrier or "Post",
-                },
-            )
-            await woo.put(f"orders/{shipment.store_order_id}", json={"status": "completed"})
-            erp.acknowledge_shipment(
-                "shop", shipment.erp_shipment_id, Acknowledgement("done", store_ref=str(tracking["tracking_id"]))
-            )
-            detail(f"store order {shipment.store_order_id}: completed, tracking {shipment.tracking_number} "
-                   f"(noted on Tryton shipment {shipment.erp_shipment_id})")  # fmt: skip
+        shipped = await fulfillment.run(db, "shop", erp=erp, woo=woo)
+        store_order = await woo.get(f"orders/{order_id}")
+        trackings = await woo.get(f"/wc-shipment-tracking/v3/orders/{order_id}/shipment-trackings")
+        say("sync fulfillment", f"Tryton → store: {shipped.counts['shipped']} shipment(s); store order {order_id} "
+            f"is {store_order['status']}, tracking {[t['tracking_number'] for t in trackings]}")  # fmt: skip
+        detail("Tryton's shipment carries a note: [woobridge shop] done: store ref … (so it is never sent twice)")
 
+        # 3. stock received in Tryton → sync inventory
         sku = items[0].sku
+        found = store_products.find_by_sku(sandbox.store, sku)
+        assert found is not None
+        product = found[1]
+        if not product.get("manage_stock"):
+            await woo.put(f"products/{product['id']}", json={"manage_stock": True, "stock_quantity": 0})
         backoffice.receive_stock(erp.rpc, {sku: 40})
         level = next(x for x in erp.stock_levels("shop") if x.sku == sku)
-        product_id = next(k for k, o in sandbox.store.objects["product"].items() if o.get("sku") == sku)
-        await woo.put(f"products/{product_id}", json={"manage_stock": True, "stock_quantity": int(level.quantity)})
-        say(
-            "stock", f"40 more {sku} received in Tryton → forecast {level.quantity} → store stock {int(level.quantity)}"
-        )
+        stock = await inventory.run(db, "shop", erp=erp, woo=woo)
+        now = (await woo.get(f"products/{product['id']}"))["stock_quantity"]
+        say("sync inventory", f"40 more {sku} received in Tryton → forecast {level.quantity} → store stock {now} "
+            f"({stock.counts['written']} quantities written, {stock.counts['unchanged']} unchanged)")  # fmt: skip
 
-        order_id = int(sale["reference"].split(":")[1])
+        # 4. a refund each way → sync refunds
         refund = await woo.post(
             f"orders/{order_id}/refunds", json={"amount": "2.00", "reason": "Late delivery", "api_refund": False}
         )
-        made = erp.put_credit_memo(
-            "shop",
-            CreditMemo(store_order_id=order_id, store_refund_id=refund["id"], amount=Decimal("2.00"),
-                       reason="Late delivery", lines=(CreditMemoLine(amount=Decimal("2.00")),)),
-        )  # fmt: skip
-        say("refund →", f"store refund {refund['id']} (2.00) → Tryton return sale {made.document_no} (credit note)")
-
+        say("store refund", f"the shop refunds 2.00 on order {order_id} (refund {refund['id']})")
         lines = erp.rpc.model("sale.line").search_read(
             [("sale", "=", sale["id"]), ("product.type", "=", "goods")], ["product.code"], limit=1
         )
         shipped_sku = lines[0]["product."]["code"]
         return_id = backoffice.return_sale(erp.rpc, sale["id"], {shipped_sku: 1})
-        for memo in erp.pending_credit_memos("shop"):
-            store_refund = await woo.post(
-                f"orders/{memo.store_order_id}/refunds",
-                json={"amount": str(memo.amount), "reason": f"Tryton return {memo.erp_memo_id}", "api_refund": False},
-            )
-            ack = Acknowledgement("done", store_ref=str(store_refund["id"]))
-            erp.acknowledge_credit_memo("shop", memo.erp_memo_id, ack)
-            say("← refund", f"return of 1 {shipped_sku} made in Tryton (sale {return_id}) → store refund "
-                            f"{store_refund['id']} of {memo.amount} on order {memo.store_order_id}")  # fmt: skip
+        say(
+            "tryton return",
+            f"the back office returns 1 {shipped_sku} of sale {sale['number']} (return sale {return_id})",
+        )
+        both = await refunds.run(db, "shop", erp=erp, woo=woo)
+        (memo,) = erp.rpc.model("sale.sale").search_read(
+            [("reference", "=", f"shop:refund:{refund['id']}")], ["number", "total_amount"]
+        )
+        store_refunds = await woo.get(f"orders/{order_id}/refunds")
+        say("sync refunds", f"store refund {refund['id']} → Tryton return sale {memo['number']} "
+            f"({memo['total_amount']}); Tryton return {return_id} → store refund(s) "
+            f"{[r['id'] for r in store_refunds if r['id'] != refund['id']]}")  # fmt: skip
+        detail(f"counts: { {k: v for k, v in both.counts.items() if v} }")
+        quiet = await refunds.run(db, "shop", erp=erp, woo=woo)
+        detail(f"second run: {quiet.counts['refunds_created']} store refunds and {quiet.counts['memos_created']} "
+               "Tryton returns made (none: each refund went once, and never came back)")  # fmt: skip
     erp.close()
     db.close()
-    say("done", "every step went through the ERP port; see docs/tryton.md to connect your own Tryton")
+    say("done", "every step went through woobridge's flows; see docs/tryton.md to connect your own Tryton")
 
 
 def main() -> int:
