@@ -266,20 +266,34 @@ def test_removing_a_connection_needs_its_name_typed(signed_in: Web, keys: Keys) 
 # -- the connector page ---------------------------------------------------------------------------------------------
 
 
-def test_the_connector_page_lists_all_six_flows_built_or_not(signed_in: Web, keys: Keys) -> None:
+def test_the_connector_page_lists_all_six_flows_live_with_direction_schedule_and_run_now(
+    signed_in: Web, keys: Keys
+) -> None:
     signed_in.connect(keys.manager)
     page = signed_in.client.get("/connections/shop").text
     for flow in ("orders", "fulfillment", "refunds", "inventory", "products", "customers"):
         assert f'id="flow-{flow}"' in page
+        assert f'action="/connections/shop/flows/{flow}/run"' in page  # its Run now button
+    assert "not built yet" not in page
     flows = {f["name"]: f for f in signed_in.client.get("/api/connections/shop").json()["flows"]}
     assert list(flows) == ["orders", "fulfillment", "refunds", "inventory", "products", "customers"]
-    assert flows["orders"]["built"] and flows["orders"]["direction"] == "store → ERP"
-    assert flows["orders"]["interval_minutes"] == 5 and flows["inventory"]["interval_minutes"] == 15
-    assert flows["products"]["interval_minutes"] == 60
-    for name, flow in flows.items():
-        if not flow["built"]:
-            assert flow["status"] == "not built yet", name
-    assert page.count("not built yet") == sum(1 for f in flows.values() if not f["built"])
+    assert {name: flow["direction"] for name, flow in flows.items()} == {
+        "orders": "store → ERP",
+        "fulfillment": "ERP → store",
+        "refunds": "both ways",
+        "inventory": "ERP → store",
+        "products": "ERP → store",
+        "customers": "store → ERP",
+    }
+    assert {name: flow["interval_minutes"] for name, flow in flows.items()} == {
+        "orders": 5,
+        "fulfillment": 5,
+        "refunds": 15,
+        "inventory": 15,
+        "products": 60,
+        "customers": 60,
+    }
+    assert all(flow["status"] in ("on", "off") for flow in flows.values())
 
 
 def test_the_switch_and_the_schedule_are_saved(signed_in: Web, keys: Keys) -> None:
@@ -313,8 +327,10 @@ def test_run_now_makes_the_flow_due_and_the_api_does_too(signed_in: Web, keys: K
     csrf = signed_in.csrf()
     api = signed_in.client.post("/api/connections/shop/flows/orders/run", headers={"X-CSRF-Token": csrf})
     assert api.status_code == 202
-    not_built = signed_in.client.post("/api/connections/shop/flows/inventory/run", headers={"X-CSRF-Token": csrf})
-    assert not_built.status_code in (202, 409)
+    inventory = signed_in.client.post("/api/connections/shop/flows/inventory/run", headers={"X-CSRF-Token": csrf})
+    assert inventory.status_code == 202
+    unknown = signed_in.client.post("/api/connections/shop/flows/invoices/run", headers={"X-CSRF-Token": csrf})
+    assert unknown.status_code == 404
 
 
 # -- the scheduler --------------------------------------------------------------------------------------------------

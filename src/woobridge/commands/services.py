@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from woobridge.woo import Credentials, Validation
 
 Validator = Callable[["Credentials", bool], Coroutine[Any, Any, "Validation"]]
+StoreRequestObserver = Callable[[str, str, str, int | None, float, int], None]
+"""``(connection, method, route, status, seconds, attempt)``: a ``WooClient`` ``on_request`` observer with the
+connection's name in front; flows hand it to the clients they build (``woobridge.flows.context.client_for``)."""
 
 
 async def validate_over_network(credentials: Credentials, need_write: bool) -> Validation:
@@ -38,6 +41,7 @@ class Services:
     environ: Mapping[str, str]
     validate: Validator = validate_over_network
     now: Callable[[], datetime] = _utcnow
+    on_store_request: StoreRequestObserver | None = None  # serve: per-connection request metrics
     _state: StateDB | None = field(default=None, repr=False)
     _vault: Vault | None = field(default=None, repr=False)
 

@@ -1,8 +1,15 @@
 """Every flow woobridge supports, in one table: what it moves, which way, the key permission it needs, how often it
 runs by default, which webhooks nudge it, and where its code lives.
 
-A flow's code is found lazily in its own module (``woobridge.flows.orders`` …): a flow whose module does not exist
-yet is listed as "not built yet" — the connector page shows it, it is never hidden and never scheduled.
+Each flow lives in its own module (``woobridge.flows.orders`` …), imported when the flow first runs, and offers the
+same entry point there, which the scheduler (``woobridge.service.scheduler``) calls by keyword::
+
+    async def run(db, connection, *, erp=None, services=None, holder=None, woo=None, ...) -> Report
+
+``connection`` is the connection's name, ``erp`` an open ERP port, ``services`` the services of the CLI or of
+``serve`` (``vault()``, ``environ``, ``on_store_request``), ``holder`` the lease holder's name; the run takes the
+lease itself (``LeaseHeld`` when another run of the flow is going on). Each module also registers the handler that
+retries its record errors (``@retry_handler(FLOW)``, see ``woobridge.flows.engine``).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ class FlowSpec:
     summary: str
     default_interval: int  # seconds
     topics: tuple[str, ...] = ()  # WooCommerce webhook topics that nudge this flow
-    entry: str = "run"  # the function in the flow's module that runs it (see woobridge.service.scheduler)
+    entry: str = "run"  # the function in the flow's module that runs it (see the module docstring)
 
     @property
     def permission(self) -> Permission:
@@ -36,20 +43,12 @@ class FlowSpec:
     def module(self) -> str:
         return f"woobridge.flows.{self.name}"
 
-    def runner(self) -> Callable[..., Any] | None:
-        """The function that runs this flow, or None when the flow is not built yet."""
-        try:
-            module = importlib.import_module(self.module)
-        except ModuleNotFoundError as error:
-            if error.name == self.module:
-                return None
-            raise  # the flow exists but something it imports is missing: that is a real error
-        entry = getattr(module, self.entry, None)
-        return entry if callable(entry) else None
-
-    @property
-    def built(self) -> bool:
-        return self.runner() is not None
+    def runner(self) -> Callable[..., Any]:
+        """The function that runs this flow (its module is imported on first use)."""
+        entry: object = getattr(importlib.import_module(self.module), self.entry, None)
+        if not callable(entry):
+            raise TypeError(f"{self.module} has no {self.entry}() entry point: see woobridge.flows.registry")
+        return entry
 
 
 MINUTE = 60

@@ -52,7 +52,7 @@ from woobridge.commands.services import Services
 from woobridge.flows.registry import FLOWS
 from woobridge.service import auth
 from woobridge.service import webhooks as hooks
-from woobridge.service.metrics import registry_for
+from woobridge.service.metrics import StoreRequestMetrics, registry_for
 from woobridge.service.scheduler import (
     FlowDeps,
     Outcome,
@@ -114,6 +114,7 @@ class Context:
     config: ServeConfig
     templates: Environment
     scheduler: Scheduler
+    store_requests: StoreRequestMetrics = field(default_factory=StoreRequestMetrics)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
@@ -285,7 +286,7 @@ def connection_summary(connection: Connection, now: datetime) -> dict[str, Any]:
 
 
 def flow_rows(db: StateDB, connection: Connection, now: datetime) -> list[dict[str, Any]]:
-    """Every flow, built or not, with its schedule, last run and open record errors."""
+    """Every flow with its schedule, last run and open record errors."""
     from woobridge.flows.engine import list_errors, list_runs
 
     with db.session() as session:
@@ -302,8 +303,7 @@ def flow_rows(db: StateDB, connection: Connection, now: datetime) -> list[dict[s
         runs = list_runs(db, connection.name, spec.name, limit=1)
         last = runs[0] if runs else None
         permitted = permission == "read_write" or (spec.permission == "read" and permission == "read")
-        built = spec.built
-        next_run = schedule.next_run_at if built and (schedule.enabled or schedule.requested) else None
+        next_run = schedule.next_run_at if schedule.enabled or schedule.requested else None
         rows.append(
             {
                 "name": spec.name,
@@ -311,8 +311,7 @@ def flow_rows(db: StateDB, connection: Connection, now: datetime) -> list[dict[s
                 "summary": spec.summary,
                 "permission": spec.permission,
                 "permitted": permitted,
-                "built": built,
-                "status": "not built yet" if not built else ("on" if schedule.enabled else "off"),
+                "status": "on" if schedule.enabled else "off",
                 "enabled": schedule.enabled,
                 "interval_minutes": schedule.interval_seconds // 60,
                 "next_run_at": _iso(next_run),
@@ -657,8 +656,6 @@ def _request_run(db: StateDB, name: str, flow: str) -> None:
 def _flow_or_404(flow: str) -> str:
     if flow not in FLOWS:
         raise _Refused(404, f"no flow named {flow!r}; flows: {', '.join(FLOWS)}")
-    if not FLOWS[flow].built:
-        raise _Refused(409, f"the {flow} flow is not built yet")
     return flow
 
 
@@ -926,7 +923,8 @@ async def api_resolve(request: Request, user: auth.SignedIn) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    registry = registry_for(ctx_of(request).db)
+    ctx = ctx_of(request)
+    registry = registry_for(ctx.db, ctx.store_requests)
     body = await asyncio.to_thread(generate_latest, registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -1035,6 +1033,9 @@ def create_app(services: Services, config: ServeConfig | None = None) -> Starlet
     db = services.state()
     scheduler = Scheduler(db, config.invoker or default_invoker(services), interval=config.tick_seconds)
     context = Context(services, config, templates(), scheduler)
+    if services.on_store_request is None:
+        # Every store client the app's runs and retries build reports its requests to /metrics.
+        services.on_store_request = context.store_requests.observe
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -11,12 +11,22 @@ Per connection (and flow where it applies):
 * ``woobridge_flow_backoff_seconds`` — the current backoff of a throttled flow (0 when none);
 * ``woobridge_webhook_deliveries_total{outcome}`` — accepted, duplicate, ping and refused (forged or unsigned);
 * ``woobridge_webhooks{status}`` — registered webhooks by the status the last health check saw.
+
+Two more are counted in the ``serve`` process itself (:class:`StoreRequestMetrics`, fed by the ``WooClient`` of
+every run the process starts, scheduled or "Run now", and of record-error retries); like any process counter they
+start again from zero when the process restarts, which Prometheus' ``rate()`` takes in its stride:
+
+* ``woobridge_store_request_seconds{connection, method}`` — a histogram of store response times (one observation
+  per HTTP exchange, failed ones included; its ``_count`` is the number of requests);
+* ``woobridge_store_request_retries_total{connection}`` — requests that were a retry of an earlier attempt
+  (throttling, 5xx, timeouts, resets): a store that needs many is slow or overloaded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import func, select
@@ -26,6 +36,37 @@ from woobridge.state.models import RecordError, Run
 from woobridge.state.service import FlowSchedule, WebhookCounter, WebhookRegistration
 
 RESULTS = ("read", "created", "updated", "skipped", "failed")
+# Store answers range from ~50 ms (a cached page) to the 60 s read timeout (a page of big orders on shared hosting).
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class StoreRequestMetrics:
+    """Store request latency and retries per connection, counted in this process. Hand :meth:`observe` to the
+    services (``services.on_store_request``) so that every client a flow builds reports to it."""
+
+    def __init__(self) -> None:
+        # Not registered anywhere at creation (no process-global registry): registry_for() adds them per scrape.
+        self.latency = Histogram(
+            "woobridge_store_request_seconds",
+            "Store response times, per HTTP exchange (failed ones included).",
+            ["connection", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
+        self.retries = Counter(
+            "woobridge_store_request_retries",
+            "Store requests that were a retry of an earlier attempt.",
+            ["connection"],
+            registry=None,
+        )
+
+    def observe(
+        self, connection: str, method: str, route: str, status: int | None, seconds: float, attempt: int
+    ) -> None:
+        """One exchange with ``connection``'s store (a ``WooClient`` ``on_request`` with the connection in front)."""
+        self.latency.labels(connection, method).observe(seconds)
+        if attempt > 1:
+            self.retries.labels(connection).inc()
 
 
 class StateCollector(Collector):
@@ -123,8 +164,12 @@ class StateCollector(Collector):
         yield from (runs, records, requests, durations, last_run, last_ok, open_errors, backoff, deliveries, webhooks)
 
 
-def registry_for(db: StateDB) -> CollectorRegistry:
-    """A registry holding only woobridge's collector (no process-global state)."""
+def registry_for(db: StateDB, requests: StoreRequestMetrics | None = None) -> CollectorRegistry:
+    """A registry holding only woobridge's collectors (no process-global state): the state database's, and this
+    process' store request metrics when given."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(db))
+    if requests is not None:
+        registry.register(requests.latency)
+        registry.register(requests.retries)
     return registry

@@ -44,7 +44,7 @@ def utcnow() -> datetime:
 class Outcome:
     """How a scheduled run ended, as far as the schedule cares."""
 
-    ran: bool  # False: it did not start (lease held elsewhere, not built, connection gone)
+    ran: bool  # False: it did not start (lease held elsewhere, connection gone)
     throttled: bool = False
     retry_after: float | None = None
     problem: str | None = None
@@ -163,8 +163,6 @@ async def invoke(spec: FlowSpec, connection: str, deps: FlowDeps) -> Outcome:
     from woobridge.flows.engine import LeaseHeld
 
     entry = spec.runner()
-    if entry is None:
-        return Outcome(ran=False, problem=f"the {spec.name} flow is not built yet")
     wanted = inspect.signature(entry).parameters
     erp = None
     try:
@@ -255,8 +253,6 @@ class Scheduler:
                     if not (schedule.enabled or requested_once):
                         continue
                     if schedule.next_run_at is not None and schedule.next_run_at > now:
-                        continue
-                    if not FLOWS[flow].built:
                         continue
                     due.append((connection.name, flow))
         return due
