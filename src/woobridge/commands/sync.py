@@ -40,18 +40,18 @@ class SyncExit(IntEnum):
     ERP_UNAVAILABLE = 7
 
 
-SYNC_EXIT_HELP = "\n\n".join(
-    f"{int(code)}: {text}"
-    for code, text in (
-        (SyncExit.OK, "every order in the window was synced (or was unchanged or waiting)"),
-        (SyncExit.RECORD_ERRORS, "the run finished but some orders are record errors: see woobridge errors"),
-        (SyncExit.BAD_INPUT, "bad input: unknown connection, bad date, bad connection settings"),
-        (SyncExit.STORE_FAILED, "the store refused the request (credentials, permissions, not WooCommerce…)"),
-        (SyncExit.TRY_AGAIN_LATER, "the store is throttling or unreachable, or the flow is already running"),
-        (SyncExit.STATE_ERROR, "woobridge's own state database or master key"),
-        (SyncExit.ERP_UNAVAILABLE, "the ERP (staging database) cannot be reached"),
-    )
-)
+SYNC_EXIT_MEANINGS = {
+    SyncExit.OK: "every order in the window was synced (or was unchanged or waiting)",
+    SyncExit.RECORD_ERRORS: "the run finished but some orders are record errors: see woobridge errors",
+    SyncExit.BAD_INPUT: "bad input: unknown connection, bad date, bad connection settings",
+    SyncExit.STORE_FAILED: "the store refused the request (credentials, permissions, not WooCommerce…)",
+    SyncExit.TRY_AGAIN_LATER: "the store is throttling or unreachable, or the flow is already running",
+    SyncExit.STATE_ERROR: "woobridge's own state database or master key",
+    SyncExit.ERP_UNAVAILABLE: "the ERP (staging database) cannot be reached",
+}
+"""What each ``sync`` exit code means (the commands' --help and the README's exit code table)."""
+
+SYNC_EXIT_HELP = "\n\n".join(f"{int(code)}: {text}" for code, text in SYNC_EXIT_MEANINGS.items())
 
 
 class Failed(Exception):
