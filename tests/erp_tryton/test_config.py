@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,31 @@ def test_open_erp_reaches_a_real_tryton(tryton_server: devserver.TrytonServer) -
         erp.close()
     with pytest.raises(ErpConfigError):
         open_erp(environ={k: v for k, v in env.items() if k != "WOOBRIDGE_TRYTON_PASSWORD"})
+
+
+@pytest.mark.parametrize(
+    "command", [["sync", "orders"], ["sync", "refunds"], ["sync", "inventory"], ["sync", "products"]]
+)
+def test_every_sync_opens_the_erp_from_the_environment(tmp_path: Path, command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from woobridge.cli import app
+    from woobridge.commands.services import Services
+    from woobridge.state import Connection, Locations, StateDB
+
+    env = {**BASE, "WOOBRIDGE_HOME": str(tmp_path / "home"), "WOOBRIDGE_TRYTON_DATABASE": ""}
+    services = Services(Locations.from_environment(env), env)
+    db = StateDB(services.locations.state_url)
+    with db.session() as session:
+        session.add(
+            Connection(
+                name="shop", store_url="https://shop.example.com", auth="basic",
+                key_created_at=datetime(2026, 1, 1, tzinfo=UTC), consumer_key_sealed="-", consumer_secret_sealed="-",
+                key_fingerprint="abcdef1", flows=["orders", "refunds", "inventory", "products"],
+            )
+        )  # fmt: skip
+    db.close()
+    result = CliRunner().invoke(app, command, obj=services, env={"COLUMNS": "200"}, catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "WOOBRIDGE_ERP=tryton needs WOOBRIDGE_TRYTON_DATABASE" in result.output
+    assert BASE["WOOBRIDGE_TRYTON_PASSWORD"] not in result.output

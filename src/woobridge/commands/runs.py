@@ -215,10 +215,12 @@ def _open_erp(services: Services) -> Any:
     own = getattr(services, "open_erp", None)
     if callable(own):
         return own()
-    from woobridge.erp import ErpUnavailable, open_erp
+    from woobridge.erp import ErpConfigError, ErpUnavailable, open_erp
 
     try:
         return open_erp(environ=services.environ)
+    except ErpConfigError as error:
+        raise CommandFailed(f"{error}. Nothing was retried.", ExitCode.BAD_INPUT) from None
     except (ErpUnavailable, ValueError) as error:
         raise CommandFailed(
             f"the ERP cannot be opened: {error}. Nothing was retried; fix that and run this again.",
