@@ -40,9 +40,10 @@ async def test_stays_low_on_a_store_that_queues_pages() -> None:
 
     async def one_worker_store() -> None:
         async with worker:
-            await asyncio.sleep(0.01)
+            # Long enough that a loaded test machine's scheduling jitter stays small beside it.
+            await asyncio.sleep(0.04)
 
-    await read_pages(throttle, 80, one_worker_store)
+    await read_pages(throttle, 50, one_worker_store)
     assert throttle.stats.peak <= 2 and throttle.limit <= 2
 
 
@@ -52,9 +53,9 @@ async def test_settles_around_two_on_a_two_core_store() -> None:
 
     async def two_core_store() -> None:
         async with cores:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.04)
 
-    await read_pages(throttle, 80, two_core_store)
+    await read_pages(throttle, 60, two_core_store)
     assert 2 <= throttle.limit <= 3 and throttle.stats.peak <= 4
 
 
@@ -83,7 +84,7 @@ async def test_a_429_holds_every_request_back_for_retry_after_and_halves_the_lim
         starts.append(time.monotonic())
         if calls == 1:
             raise RateLimited("Too Many Requests", status=429, retry_after=0.3)
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # long beside a loaded machine's jitter, which must not look like a slower store
 
     began = time.monotonic()
     await asyncio.gather(*(throttle.call(store) for _ in range(4)))
