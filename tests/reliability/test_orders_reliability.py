@@ -97,7 +97,9 @@ def test_a_sync_killed_at_random_points_and_started_again_imports_every_order_ex
     finished = 0
     blocked = 0
     round_ = 0
-    while round_ < kills:
+    # Kills land by timing: on a loaded machine a round may miss the run. Go on (within a bound) until enough kills
+    # cut a run short, so the test always exercises what it is about.
+    while (round_ < kills or len(cut_short) < kills // 2) and round_ < kills * 3:
         runs_before = len(rig.runs())
         # Once a run got through, its cursor makes the next ones short: read everything again now and then
         # (``--since``, as a backfill does), so kills also land among orders already bound.
@@ -133,7 +135,7 @@ def test_a_sync_killed_at_random_points_and_started_again_imports_every_order_ex
             promote_one(rig.store, rng)
         round_ += 1
     assert killed >= kills * 2 // 3, (
-        f"only {killed} of {kills} runs were killed (finished: {finished}, blocked: {blocked})"
+        f"only {killed} of {round_} runs were killed (finished: {finished}, blocked: {blocked})"
     )
     assert rig.staged(), "no kill came late enough for anything to reach the ERP"
 
