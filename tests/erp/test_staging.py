@@ -25,7 +25,7 @@ from woobridge.documents import (
     StockLevel,
 )
 from woobridge.erp import ErpPort, ErpRecordError, ErpUnavailable, open_erp
-from woobridge.erp.port import Acknowledgement
+from woobridge.erp.port import Acknowledgement, ErpRef, SalesOrderBatches, put_sales_orders
 from woobridge.erp.staging import StagingErp
 
 from .conftest import Database, make_customer, make_order, make_refund
@@ -225,6 +225,126 @@ def test_a_value_too_long_for_its_column_is_a_record_error_on_every_database(sta
     with pytest.raises(ErpRecordError, match=r"out of range"):
         staging.put_sales_order("shop", make_order(total=Decimal("1e13")))
     assert staging.find_sales_order("shop", 101) is None
+
+
+# -- a page of sales orders in one transaction (SalesOrderBatches) -----------------------------------------------------
+
+
+def test_the_adapter_takes_a_page_of_orders_in_one_call(staging: StagingErp) -> None:
+    assert isinstance(staging, SalesOrderBatches)
+    page = [make_order(101), make_order(102, status="completed"), make_order(103)]
+    refs = staging.put_sales_orders("shop", page)
+    assert [type(ref) for ref in refs] == [ErpRef, ErpRef, ErpRef]
+    assert all(isinstance(ref, ErpRef) and ref.created for ref in refs)
+    found = sql(staging, "SELECT id, store_order_id, status, revision FROM sales_orders ORDER BY store_order_id")
+    assert [(str(r["id"]), r["store_order_id"], r["status"], r["revision"]) for r in found] == [
+        (ref.erp_id, order.store_order_id, order.status, 1)  # type: ignore[union-attr]
+        for ref, order in zip(refs, page, strict=True)
+    ]
+    assert len(sql(staging, "SELECT id FROM sales_order_lines")) == 18
+    # The same rows as one order at a time would have made: a single put finds each of them.
+    assert staging.put_sales_order("shop", make_order(102, status="completed")) == ErpRef(
+        refs[1].erp_id,
+        "",
+        created=False,  # type: ignore[union-attr]
+    )
+
+
+def test_a_page_put_twice_is_idempotent_and_updates_what_changed(staging: StagingErp) -> None:
+    first = staging.put_sales_orders("shop", [make_order(101), make_order(102)])
+    again = staging.put_sales_orders("shop", [make_order(101), make_order(102, status="completed")])
+    assert [ref.erp_id for ref in again] == [ref.erp_id for ref in first]  # type: ignore[union-attr]
+    assert [ref.created for ref in again] == [False, False]  # type: ignore[union-attr]
+    rows = sql(staging, "SELECT store_order_id, revision, status FROM sales_orders ORDER BY store_order_id")
+    assert rows == [
+        {"store_order_id": 101, "revision": 1, "status": "processing"},
+        {"store_order_id": 102, "revision": 2, "status": "completed"},
+    ]
+    assert len(sql(staging, "SELECT id FROM sales_order_lines")) == 12  # lines replaced, never doubled
+
+
+def test_an_order_refused_in_a_page_is_its_own_error_and_the_others_commit(database: Database) -> None:
+    erp = database.open(require_known_items=True)
+    sql(erp, "INSERT INTO items (sku, name) VALUES ('SHIRT', 'Shirt'), ('MUG', 'Mug')")
+    sql(
+        erp,
+        "INSERT INTO item_variants (item_id, sku, attributes) "
+        "SELECT id, 'SHIRT-L', '{\"Size\": \"L\"}' FROM items WHERE sku = 'SHIRT'",
+    )
+    unknown = make_order().lines[0].model_copy(update={"sku": "NOPE"})
+    too_long = make_order().lines[0].model_copy(update={"sku": "X" * 101})
+    page = [
+        make_order(101),
+        make_order(102, lines=(unknown,)),  # refused in the transaction: rolled back to its savepoint
+        make_order(103),
+        make_order(104, lines=(too_long,)),  # refused before the transaction
+        make_order(105, total=Decimal("1e13")),
+    ]
+    results = erp.put_sales_orders("shop", page)
+    assert [type(result).__name__ for result in results] == [
+        "ErpRef",
+        "ErpRecordError",
+        "ErpRef",
+        "ErpRecordError",
+        "ErpRecordError",
+    ]
+    assert "SKU 'NOPE' is not in the staging tables items" in str(results[1])
+    assert "sales_order_lines.sku holds at most 100 characters" in str(results[3])
+    assert "out of range" in str(results[4])
+    assert [r["store_order_id"] for r in sql(erp, "SELECT store_order_id FROM sales_orders ORDER BY 1")] == [101, 103]
+    assert len(sql(erp, "SELECT id FROM sales_order_lines")) == 12  # none of the refused order's lines
+    # Once the item exists, the refused order goes through (the flow retries it), and nothing else moves.
+    sql(erp, "INSERT INTO items (sku, name) VALUES ('NOPE', 'Nope')")
+    [retried] = erp.put_sales_orders("shop", [make_order(102, lines=(unknown,))])
+    assert isinstance(retried, ErpRef) and retried.created
+    assert len(sql(erp, "SELECT id FROM sales_orders")) == 3
+    erp.close()
+
+
+def test_a_bad_connection_name_refuses_every_order_of_the_page(staging: StagingErp) -> None:
+    results = staging.put_sales_orders("x" * 200, [make_order(101), make_order(102)])
+    assert all(isinstance(result, ErpRecordError) for result in results) and len(results) == 2
+    assert staging.put_sales_orders("shop", []) == []
+    assert sql(staging, "SELECT id FROM sales_orders") == []
+
+
+def test_concurrent_workers_putting_the_same_page_make_one_row_per_order(database: Database) -> None:
+    workers = [database.open() for _ in range(4)]
+    refs: dict[int, set[str]] = {}
+    errors: list[BaseException] = []
+
+    def put(erp: StagingErp, n: int) -> None:
+        try:
+            for i in range(3):
+                page = [make_order(order_id, customer_note=f"{n}-{i}") for order_id in (101, 102, 103)]
+                for order, ref in zip(page, erp.put_sales_orders("shop", page), strict=True):
+                    assert isinstance(ref, ErpRef), ref
+                    refs.setdefault(order.store_order_id, set()).add(ref.erp_id)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=put, args=(erp, n)) for n, erp in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for erp in workers:
+        erp.close()
+    assert errors == []
+    assert all(len(ids) == 1 for ids in refs.values()) and len(refs) == 3
+    erp = database.open()
+    assert len(sql(erp, "SELECT id FROM sales_orders")) == 3
+    assert len(sql(erp, "SELECT id FROM sales_order_lines")) == 18  # one set of lines each, never two interleaved
+    erp.close()
+
+
+def test_the_orders_flow_helper_uses_the_batch(staging: StagingErp, monkeypatch: pytest.MonkeyPatch) -> None:
+    def one_at_a_time(*args: object, **kwargs: object) -> ErpRef:
+        raise AssertionError("put_sales_order called: the page should have gone in one put_sales_orders")
+
+    monkeypatch.setattr(staging, "put_sales_order", one_at_a_time)
+    results = put_sales_orders(staging, "shop", [make_order(101), make_order(102)])
+    assert [isinstance(result, ErpRef) for result in results] == [True, True]
 
 
 def test_an_unreachable_database_stops_the_run(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -116,12 +117,7 @@ class StagingErp:
         changes nothing. ``also`` runs in the same transaction (e.g. to record the binding).
         """
         _check_connection(connection)
-        what = f"order {order.store_order_id}"
-        header = rows.sales_order_row(connection, order)
-        lines = rows.sales_order_lines(order)
-        rows.check_fits(sales_orders, header, what)
-        for line in lines:
-            rows.check_fits(sales_order_lines, line, f"{what}, line {line['line_no']}")
+        header, lines = self._sales_order_rows(connection, order)
 
         def work(db: Connection) -> ErpRef:
             if self.require_known_items:
@@ -130,6 +126,51 @@ class StagingErp:
             return _upsert_document(db, sales_orders, key, header, sales_order_lines, "sales_order_id", lines)
 
         return self._write(work, also)
+
+    def put_sales_orders(self, connection: str, orders: Sequence[SalesOrder]) -> list[ErpRef | ErpRecordError]:
+        """``put_sales_order`` for a page of orders in ONE transaction (the ``SalesOrderBatches`` capability): one
+        commit instead of one per order, which was most of a big first sync's time.
+
+        Same promises, order by order: keyed on (connection, store order id); an order the staging tables refuse
+        (a value too long, an unknown item with ``require_known_items``, a value the database rejects) is that
+        order's ``ErpRecordError`` in the result, and its rows are rolled back to a savepoint while the others
+        commit. A unique-key race with another worker is settled by reading that order again. ``ErpUnavailable``
+        when the database cannot be used at all: then nothing of the batch is written."""
+        try:
+            _check_connection(connection)
+        except ErpRecordError as error:
+            return [error for _ in orders]
+        results: dict[int, ErpRef | ErpRecordError] = {}
+        prepared: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]] = []
+        for index, order in enumerate(orders):
+            try:
+                header, lines = self._sales_order_rows(connection, order)
+            except ErpRecordError as error:
+                results[index] = error
+                continue
+            prepared.append((index, order, header, lines))
+
+        def put(db: Connection, order: SalesOrder, header: rows.Row, lines: list[rows.Row]) -> ErpRef:
+            if self.require_known_items:
+                self._check_known_items(db, connection, order)
+            key = and_(sales_orders.c.connection == connection, sales_orders.c.store_order_id == order.store_order_id)
+            return _upsert_document(db, sales_orders, key, header, sales_order_lines, "sales_order_id", lines)
+
+        if prepared:
+            with transaction(self.engine) as db:
+                for index, order, header, lines in prepared:
+                    results[index] = _in_savepoint(db, partial(put, db, order, header, lines))
+        return [results[index] for index in range(len(orders))]
+
+    def _sales_order_rows(self, connection: str, order: SalesOrder) -> tuple[rows.Row, list[rows.Row]]:
+        """The order's header and line rows, checked to fit their columns (``ErpRecordError`` if one does not)."""
+        what = f"order {order.store_order_id}"
+        header = rows.sales_order_row(connection, order)
+        lines = rows.sales_order_lines(order)
+        rows.check_fits(sales_orders, header, what)
+        for line in lines:
+            rows.check_fits(sales_order_lines, line, f"{what}, line {line['line_no']}")
+        return header, lines
 
     def find_sales_order(self, connection: str, store_order_id: int) -> ErpRef | None:
         """The ``sales_orders`` row of this store order, if woobridge wrote one."""
@@ -529,6 +570,25 @@ def _raw(table: Table) -> Select[*tuple[Any, ...]]:
 def _find(db: Connection, table: Table, key: ColumnElement[bool]) -> Row[*tuple[Any, ...]] | None:
     query = select(table.c.id, table.c.revision, table.c.erp_status, table.c.erp_document_no, table.c.document)
     return db.execute(query.where(key).with_for_update()).first()
+
+
+def _in_savepoint(db: Connection, work: Callable[[], ErpRef]) -> ErpRef | ErpRecordError:
+    """One record of a batch inside a SAVEPOINT of the batch's transaction: what the database or the adapter
+    refuses for it is rolled back alone and becomes its ``ErpRecordError``; a unique-key race with another worker
+    is settled by trying again (the other worker's row is then found and updated)."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with db.begin_nested():
+                return work()
+        except ErpRecordError as error:
+            return error
+        except sa_exc.IntegrityError as error:
+            if attempt == _ATTEMPTS:
+                return ErpRecordError(f"the staging database refused the record: {error.orig}")
+            log.debug("unique key race on attempt %d, retrying: %s", attempt, error.orig)
+        except sa_exc.DataError as error:
+            return ErpRecordError(f"the staging database refused a value: {' '.join(str(error.orig).split())}")
+    raise AssertionError("unreachable")
 
 
 def _ack_values(ack: Acknowledgement) -> dict[str, Any]:
