@@ -7,6 +7,7 @@ wrong in the ERP team's terms, so the adapter can mark that one row and go on wi
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -251,22 +252,30 @@ def item_variant_rows(item: Item) -> list[Row]:
     ]
 
 
+@functools.cache
+def _limits(table: Table) -> tuple[frozenset[str], dict[str, int], frozenset[str]]:
+    """The table's columns, its string columns with a length (name → length) and its amount columns, looked up
+    once: a page of orders checks thousands of values."""
+    lengths = {c.key: c.type.length for c in table.columns if isinstance(c.type, String) and c.type.length}
+    amounts = frozenset(c.key for c in table.columns if isinstance(c.type, Amount))
+    return frozenset(table.c.keys()), lengths, amounts
+
+
 def check_fits(table: Table, row: Mapping[str, Any], what: str) -> None:
     """Refuse a value the column cannot hold, the same way on every database (SQLite would store it silently,
     PostgreSQL would fail the whole transaction)."""
+    columns, lengths, amounts = _limits(table)
     for name, value in row.items():
-        column = table.c[name]
-        if isinstance(column.type, String) and column.type.length and isinstance(value, str):
-            if len(value) > column.type.length:
+        if name not in columns:
+            raise KeyError(name)  # as table.c[name] did: a row with a column the table lacks is a bug
+        length = lengths.get(name)
+        if length is not None and isinstance(value, str):
+            if len(value) > length:
                 raise ErpRecordError(
-                    f"{what}: {table.name}.{name} holds at most {column.type.length} characters, this value has "
+                    f"{what}: {table.name}.{name} holds at most {length} characters, this value has "
                     f"{len(value)} ({value[:40]!r}…)"
                 )
-        elif (
-            isinstance(column.type, Amount)
-            and isinstance(value, Decimal)
-            and (not value.is_finite() or abs(value) >= _AMOUNT_LIMIT)
-        ):
+        elif name in amounts and isinstance(value, Decimal) and (not value.is_finite() or abs(value) >= _AMOUNT_LIMIT):
             raise ErpRecordError(
                 f"{what}: {table.name}.{name} = {value} is out of range (NUMERIC(18, {MONEY_SCALE}) holds less "
                 f"than {_AMOUNT_LIMIT:,} in absolute value)"
