@@ -174,7 +174,11 @@ def jsonable(value: Any) -> Any:
 
 def digest(value: Any) -> str:
     """A stable hash of what is sent to the ERP (canonical JSON, SHA-256): equal digests mean nothing changed."""
-    canonical = json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    dump = getattr(value, "model_dump", None)
+    # A pydantic document dumps to JSON-native values already: hash them as they are (the same text jsonable's
+    # round trip through JSON would give, without parsing every order twice).
+    native = dump(mode="json") if callable(dump) else jsonable(value)
+    canonical = json.dumps(native, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
