@@ -491,3 +491,38 @@ def test_the_plan_runs_on_the_event_loop_without_blocking_other_requests() -> No
         error, quick = asyncio.run(scenario(base))
     assert error is httpx.ReadTimeout
     assert quick < 0.3
+
+
+async def test_a_client_gone_during_a_latency_fault_is_one_debug_line(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client killed (or timed out) while the sandbox sleeps is normal: no traceback, nothing sent, one debug line."""
+    sandbox.faults.replace([parse_fault_spec("latency=5")])
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "server": ("shop.test", 443),
+        "client": ("127.0.0.1", 5000),
+        "root_path": "",
+        "path": "/wp-json/wc/v3/orders",
+        "raw_path": b"/wp-json/wc/v3/orders",
+        "query_string": b"",
+        "headers": [(b"host", b"shop.test")],
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}  # what the server says once the socket closed
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with caplog.at_level("DEBUG", logger="woobridge.sandbox.app"):
+        await sandbox.app(scope, receive, send)
+    assert sent == []
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "woobridge.sandbox.app"] == [
+        ("DEBUG", "client disconnected before its request was read: GET /wp-json/wc/v3/orders")
+    ]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from woobridge.sandbox import admin, pages
@@ -40,6 +41,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/__sandbox__"
 
@@ -104,7 +107,13 @@ class SandboxApp:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            # The client went away before we read its request (e.g. killed during a latency fault): normal on the
+            # internet, nothing to answer and nothing worth a traceback.
+            log.debug("client disconnected before its request was read: %s %s", scope["method"], scope["path"])
+            return
         response = self.handle(request, body)
         # The web server's Date header, on the store's clock (tests shift it with store.clock_offset): clients
         # such as the orders flow start their next window from it.

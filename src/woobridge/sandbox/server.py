@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import inspect
 import ipaddress
 import json
@@ -408,6 +409,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ready-file", type=Path, help="written (0600) with base_url/port/ca_file once serving")
     args = parser.parse_args(argv)
     sandbox = Sandbox(Store(path=args.state), admin_token=os.environ.get(ADMIN_TOKEN_ENV))
+    # As `woobridge sandbox` does: the loaded store lives as long as the process, so keep its many objects out of
+    # the collector's full passes, which otherwise stall requests on a big store.
+    gc.collect()
+    gc.freeze()
     served = ServedSandbox(sandbox, port=args.port, http=args.http, tls_dir=args.tls_dir).start()
     if args.ready_file:
         info = {
