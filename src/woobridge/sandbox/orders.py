@@ -16,6 +16,7 @@ Rules worth knowing (all as WooCommerce does them):
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import secrets
@@ -99,8 +100,13 @@ def dec(value: Any) -> Decimal:
         return Decimal(0)
 
 
+@functools.lru_cache(maxsize=32)  # dp comes from the request: keep the few ever used
+def _quantum(dp: int) -> Decimal:
+    return Decimal(1).scaleb(-dp)
+
+
 def _q(value: Decimal, dp: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-dp), rounding=ROUND_HALF_UP)
+    return value.quantize(_quantum(dp), rounding=ROUND_HALF_UP)
 
 
 def stored(value: Decimal) -> str:
@@ -1291,10 +1297,12 @@ def query_orders(store: Store, params: Obj) -> list[Obj]:
         for name in ("after", "before", "modified_after", "modified_before")
         if params.get(name)
     }
+    status_filter = set(statuses)
+    any_status = "any" in status_filter
     result = []
     for order in store.all("order"):
         status = str(order.get("status"))
-        if not any(s == status or (s == "any" and status not in NOT_IN_ANY) for s in statuses):
+        if status not in status_filter and not (any_status and status not in NOT_IN_ANY):
             continue
         if include and int(order["id"]) not in include:
             continue
