@@ -10,8 +10,8 @@ import typer
 import typer.main
 
 from woobridge.cli import app
+from woobridge.commands.flowrun import SYNC_EXIT_MEANINGS
 from woobridge.commands.guardrails import EXIT_MEANINGS
-from woobridge.commands.sync import SYNC_EXIT_MEANINGS
 from woobridge.woo import DIAGNOSES, NAMES
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -7,7 +7,7 @@ They read the environment as ``sync orders`` does (``WOOBRIDGE_HOME``, ``WOOBRID
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -16,23 +16,19 @@ from rich.table import Table
 from rich.text import Text
 
 from woobridge.commands import render
-from woobridge.commands.sync import (
+from woobridge.commands.flowrun import (
     SYNC_EXIT_HELP,
     ConnectionOption,
     JsonOption,
-    SyncExit,
-    _services,
-    _store_url,
-    guarded,
-    pick_connection,
+    add_run_row,
+    report_table,
+    run_flow,
 )
 
 
 def summary_table(report: Any, title: str = "ERP stock → store") -> Table:
     """One table of what an inventory run did (also used by ``woobridge demo``)."""
-    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
+    table = report_table(title)
     counts = report.counts
     table.add_row("connection", report.connection)
     how = "built" if report.index_full else "refreshed"
@@ -51,8 +47,7 @@ def summary_table(report: Any, title: str = "ERP stock → store") -> Table:
     table.add_row("stock not managed", str(counts["unmanaged"]))
     table.add_row("record errors", str(counts["failed"]))
     table.add_row("requests", str(report.requests))
-    if report.run is not None and report.run.duration is not None:
-        table.add_row("run", f"#{report.run.id} {report.run.outcome} in {report.run.duration:.1f} s")
+    add_run_row(table, report)
     return table
 
 
@@ -80,30 +75,9 @@ def register(sync_app: typer.Typer, audit_app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """Send the ERP's stock levels to the store (ERP → store): only quantities that changed, in batches."""
-        from woobridge.erp import open_erp
         from woobridge.flows import inventory
 
-        console = Console(highlight=False, soft_wrap=True)
-        services = _services(ctx)
-        with guarded(console, json_output, services):
-            name = pick_connection(services, connection)
-            store_url = _store_url(services, name)
-            erp = open_erp(environ=services.environ)
-            try:
-                with guarded(console, json_output, services, store_url):
-                    report = asyncio.run(
-                        inventory.run(services.state(), name, erp=erp, services=services, rebuild=rebuild)
-                    )
-            finally:
-                erp.close()
-            code = SyncExit.RECORD_ERRORS if report.counts["failed"] else SyncExit.OK
-            if json_output:
-                render.emit_json(console, {"ok": code == SyncExit.OK, "exit_code": int(code), **report.to_dict()})
-            else:
-                console.print(summary_table(report))
-                _print_failures(console, report)
-                render.print_notes(console, report.notes)
-        raise typer.Exit(int(code))
+        run_flow(ctx, connection, json_output, partial(inventory.run, rebuild=rebuild), _show_sync)
 
     @audit_app.command("inventory", epilog="Exit codes: 0 the store matches the ERP (or all fixed), 1 otherwise.")
     def audit_inventory(
@@ -113,28 +87,22 @@ def register(sync_app: typer.Typer, audit_app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """List the SKUs whose store quantity differs from the ERP's (reads the whole store afresh)."""
-        from woobridge.erp import open_erp
         from woobridge.flows import inventory
 
-        console = Console(highlight=False, soft_wrap=True)
-        services = _services(ctx)
-        with guarded(console, json_output, services):
-            name = pick_connection(services, connection)
-            store_url = _store_url(services, name)
-            erp = open_erp(environ=services.environ)
-            try:
-                with guarded(console, json_output, services, store_url):
-                    report = asyncio.run(inventory.audit(services.state(), name, fix=fix, erp=erp, services=services))
-            finally:
-                erp.close()
-            fixed = report.fixed
-            unresolved = bool(report.drift) and (fixed is None or fixed.counts["failed"] > 0)
-            code = 1 if unresolved else 0
-            if json_output:
-                render.emit_json(console, {"ok": code == 0, "exit_code": code, **report.to_dict()})
-            else:
-                _print_audit(console, report)
-        raise typer.Exit(code)
+        run_flow(ctx, connection, json_output, partial(inventory.audit, fix=fix), _print_audit, exit_code=_audit_exit)
+
+
+def _show_sync(console: Console, report: Any) -> None:
+    console.print(summary_table(report))
+    _print_failures(console, report)
+    render.print_notes(console, report.notes)
+
+
+def _audit_exit(report: Any) -> int:
+    """0 when the store matches the ERP (or --fix set every differing SKU), else 1."""
+    fixed = report.fixed
+    unresolved = bool(report.drift) and (fixed is None or fixed.counts["failed"] > 0)
+    return 1 if unresolved else 0
 
 
 def _print_audit(console: Console, report: Any) -> None:

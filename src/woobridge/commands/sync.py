@@ -1,63 +1,37 @@
 """``woobridge sync orders`` and ``woobridge audit orders``: run the orders flow now, or look for orders the ERP
-lacks.
+lacks; ``woobridge sync fulfillment`` and ``sync refunds``: the flows that write back to the store.
 
-Both read the state database and master key from the environment (``WOOBRIDGE_HOME``, ``WOOBRIDGE_STATE_URL``,
-``WOOBRIDGE_MASTER_KEY``) and write to the ERP named by ``WOOBRIDGE_STAGING_URL`` (default: ``staging.sqlite`` in
-woobridge's home), so they run the same from a terminal, cron, or a worker's subprocess.
+How they run (environment, ERP, exit codes) is ``commands/flowrun.py``'s ``run_flow``, shared by every ``sync`` and
+``audit`` command.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from enum import IntEnum
-from typing import Annotated, Any, NoReturn
+from functools import partial
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 
 from woobridge.commands import render
-from woobridge.commands.services import Services
-
-
-class SyncExit(IntEnum):
-    """What ``sync`` and ``audit`` exit with."""
-
-    OK = 0
-    RECORD_ERRORS = 1  # the run finished, but some orders are record errors (woobridge errors lists them)
-    BAD_INPUT = 2
-    STORE_FAILED = 3  # the store refused or failed in a way retrying will not fix (credentials, permissions…)
-    TRY_AGAIN_LATER = 5  # the store throttled or did not answer, or another run of the flow is going on
-    STATE_ERROR = 6
-    ERP_UNAVAILABLE = 7
-
-
-SYNC_EXIT_MEANINGS = {
-    SyncExit.OK: "every order in the window was synced (or was unchanged or waiting)",
-    SyncExit.RECORD_ERRORS: "the run finished but some orders are record errors: see woobridge errors",
-    SyncExit.BAD_INPUT: "bad input: unknown connection, bad date, bad connection settings",
-    SyncExit.STORE_FAILED: "the store refused the request (credentials, permissions, not WooCommerce…)",
-    SyncExit.TRY_AGAIN_LATER: "the store is throttling or unreachable, or the flow is already running",
-    SyncExit.STATE_ERROR: "woobridge's own state database or master key",
-    SyncExit.ERP_UNAVAILABLE: "the ERP (staging database) cannot be reached",
-}
-"""What each ``sync`` exit code means (the commands' --help and the README's exit code table)."""
-
-SYNC_EXIT_HELP = "\n\n".join(f"{int(code)}: {text}" for code, text in SYNC_EXIT_MEANINGS.items())
-
-
-class Failed(Exception):
-    def __init__(self, message: str, code: SyncExit) -> None:
-        super().__init__(message)
-        self.code = code
+from woobridge.commands.flowrun import (
+    SYNC_EXIT_HELP,
+    ConnectionOption,
+    Failed,
+    JsonOption,
+    SyncExit,
+    add_run_row,
+    finished,
+    report_table,
+    run_flow,
+)
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -77,90 +51,12 @@ def parse_since(text: str | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def pick_connection(services: Services, name: str | None) -> str:
-    """The named connection, or the only one there is."""
-    from woobridge.state.connections import all_connections, get_connection
-
-    with services.state().session() as session:
-        if name is not None:
-            return get_connection(session, name).name
-        names = [c.name for c in all_connections(session)]
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise Failed("no connection yet: woobridge connect NAME --url … --key …", SyncExit.BAD_INPUT)
-    raise Failed(f"several connections ({', '.join(names)}): choose one with --connection NAME", SyncExit.BAD_INPUT)
-
-
-@contextmanager
-def guarded(console: Console, json_output: bool, services: Services, store_url: str = "") -> Iterator[None]:
-    """Turn what can stop a run into a message and an exit code; close the services."""
-    from woobridge.erp import ErpConfigError
-    from woobridge.erp.port import ErpUnavailable
-    from woobridge.flows.context import SettingsError
-    from woobridge.flows.engine import LeaseHeld, LeaseLost
-    from woobridge.secrets import MasterKeyError
-    from woobridge.state.connections import UnknownConnection
-    from woobridge.woo.errors import WooError
-
-    try:
-        yield
-    except Failed as error:
-        fail(console, json_output, str(error), error.code)
-    except (UnknownConnection, SettingsError, ErpConfigError) as error:
-        fail(console, json_output, str(error), SyncExit.BAD_INPUT)
-    except (LeaseHeld, LeaseLost) as error:
-        fail(console, json_output, str(error), SyncExit.TRY_AGAIN_LATER)
-    except ErpUnavailable as error:
-        fail(
-            console,
-            json_output,
-            f"the ERP cannot be reached: {error}. The cursor did not move.",
-            SyncExit.ERP_UNAVAILABLE,
-        )
-    except MasterKeyError as error:
-        fail(console, json_output, str(error), SyncExit.STATE_ERROR)
-    except WooError as error:
-        from woobridge.woo.diagnose import diagnose_error
-
-        diagnosis = diagnose_error(error, store_url or (error.url or ""))
-        code = SyncExit.TRY_AGAIN_LATER if error.retryable or diagnosis.retryable else SyncExit.STORE_FAILED
-        fail(console, json_output, f"the store failed: {diagnosis}. The cursor did not move.", code)
-    except SQLAlchemyError as error:
-        orig = getattr(error, "orig", None)
-        reason = type(orig).__name__ if orig is not None else type(error).__name__
-        fail(console, json_output, f"the state database failed: {reason}", SyncExit.STATE_ERROR)
-    finally:
-        services.close()
-
-
-def fail(console: Console, json_output: bool, message: str, code: SyncExit) -> NoReturn:
-    if json_output:
-        render.emit_json(console, {"ok": False, "exit_code": int(code), "error": message})
-    else:
-        Console(stderr=True).print(Text("error: ", style="bold red") + Text(message))
-    raise typer.Exit(int(code))
-
-
-def _services(ctx: typer.Context) -> Services:
-    return ctx.obj if isinstance(ctx.obj, Services) else Services.from_environment()
-
-
-def _store_url(services: Services, name: str) -> str:
-    from woobridge.state.connections import get_connection
-
-    with services.state().session() as session:
-        return get_connection(session, name).store_url
-
-
 # -- output -----------------------------------------------------------------------------------------------------------
 
 
 def summary_table(report: Any, title: str = "orders → ERP") -> Table:
     """One table of what a sync did (also used by ``woobridge demo``)."""
-    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
+    table = report_table(title)
     counts = report.counts
     window = f"modified after {report.window_start:%Y-%m-%d %H:%M:%S} UTC" if report.window_start else "all orders"
     table.add_row("connection", report.connection + ("  (dry run: nothing written)" if report.dry_run else ""))
@@ -182,8 +78,7 @@ def summary_table(report: Any, title: str = "orders → ERP") -> Table:
         + f"; pages in flight {' → '.join(map(str, limits[:8]))}{' …' if len(limits) > 8 else ''}"
         + (f"; slowed down {report.throttle.slowdowns}×" if report.throttle.slowdowns else ""),
     )
-    if report.run is not None and report.run.duration is not None:
-        table.add_row("run", f"#{report.run.id} {report.run.outcome} in {report.run.duration:.1f} s")
+    add_run_row(table, report)
     if report.next_window_start is not None:
         moved = "next run reads from" if report.cursor_moved else "cursor not moved; would read from"
         table.add_row("cursor", f"{moved} {report.next_window_start:%Y-%m-%d %H:%M:%S} UTC (store clock)")
@@ -217,11 +112,6 @@ def _progress(console: Console) -> Progress | None:
 
 # -- the commands ------------------------------------------------------------------------------------------------------
 
-ConnectionOption = Annotated[
-    str | None, typer.Option("--connection", "-c", help="The connection (default: the only one).")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
 
 def register(app: typer.Typer) -> None:
     """Add ``sync orders`` and ``audit orders`` to the command line."""
@@ -254,62 +144,37 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """Send new and changed orders to the ERP (store → ERP), from where the last run stopped."""
-        from woobridge.erp import open_erp
         from woobridge.flows import orders
 
         console = Console(highlight=False, soft_wrap=True)
-        services = _services(ctx)
-        with guarded(console, json_output, services):
-            name = pick_connection(services, connection)
-            start = parse_since(since)
-            store_url = _store_url(services, name)
-            progress = None if json_output else _progress(console)
-            task: Any = None
+        progress = None if json_output else _progress(console)
 
-            def on_progress(done: int, total: int | None) -> None:
-                if progress is not None:
-                    progress.update(task, completed=done, total=max(total or done, done))
+        def on_progress(done: int, total: int | None) -> None:
+            if progress is not None and progress.tasks:
+                progress.update(progress.tasks[0].id, completed=done, total=max(total or done, done))
 
-            def on_outcome(outcome: Any) -> None:
-                if dry_run and outcome.action in ("created", "updated", "failed"):
-                    _print_dry(console, outcome, json_output)
+        def on_outcome(outcome: Any) -> None:
+            if dry_run and outcome.action in ("created", "updated", "failed"):
+                _print_dry(console, outcome, json_output)
 
-            erp = open_erp(environ=services.environ)
-            try:
-                with guarded(console, json_output, services, store_url):
-                    if progress is not None:
-                        progress.start()
-                        task = progress.add_task("orders", total=None)
-                    try:
-                        report = asyncio.run(
-                            orders.run(
-                                services.state(),
-                                name,
-                                erp=erp,
-                                services=services,
-                                since=start,
-                                dry_run=dry_run,
-                                on_outcome=on_outcome,
-                                on_progress=on_progress,
-                            )
-                        )
-                    finally:
-                        if progress is not None:
-                            progress.stop()
-            finally:
-                erp.close()
-            code = SyncExit.RECORD_ERRORS if report.counts["failed"] else SyncExit.OK
-            if json_output:
-                payload = {"ok": code == SyncExit.OK, "exit_code": int(code), **report.to_dict()}
-                if dry_run:
-                    console.file.write(json.dumps({"summary": payload}, default=str, ensure_ascii=False) + "\n")
-                else:
-                    render.emit_json(console, payload)
-            else:
-                console.print(summary_table(report))
-                print_failures(console, report)
-                render.print_notes(console, report.notes)
-        raise typer.Exit(int(code))
+        async def sync(db: Any, name: str, **kwargs: Any) -> Any:
+            flow = orders.run(db, name, dry_run=dry_run, on_outcome=on_outcome, on_progress=on_progress, **kwargs)
+            if progress is None:
+                return await flow
+            with progress:
+                progress.add_task("orders", total=None)
+                return await flow
+
+        run_flow(
+            ctx,
+            connection,
+            json_output,
+            sync,
+            _show_sync,
+            flow_options=lambda: {"since": parse_since(since)},
+            console=console,
+            show_json=_dry_run_summary if dry_run else render.emit_json,
+        )
 
     @audit_app.command("orders", epilog="Exit codes: 0 nothing missing (or all fixed), 1 orders missing or failed.")
     def audit_orders(
@@ -320,35 +185,38 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """List the store's orders (in an imported status) that the ERP does not have, or has in an older version."""
-        from woobridge.erp import open_erp
         from woobridge.flows import orders
 
-        console = Console(highlight=False, soft_wrap=True)
-        services = _services(ctx)
-        with guarded(console, json_output, services):
-            name = pick_connection(services, connection)
-            start = parse_since(since)
-            assert start is not None
-            store_url = _store_url(services, name)
-            erp = open_erp(environ=services.environ) if fix else None
-            try:
-                with guarded(console, json_output, services, store_url):
-                    report = asyncio.run(
-                        orders.audit(services.state(), name, start, fix=fix, erp=erp, services=services)
-                    )
-            finally:
-                if erp is not None:
-                    erp.close()
-            fixed = report.fixed
-            unresolved = bool(report.entries) and (fixed is None or fixed.counts["failed"] > 0)
-            code = 1 if unresolved else 0
-            if json_output:
-                render.emit_json(console, {"ok": code == 0, "exit_code": code, **report.to_dict()})
-            else:
-                _print_audit(console, report)
-        raise typer.Exit(code)
+        run_flow(
+            ctx,
+            connection,
+            json_output,
+            partial(orders.audit, fix=fix),
+            _print_audit,
+            exit_code=_audit_exit,
+            flow_options=lambda: {"since": parse_since(since)},
+            opens_erp=fix,
+        )
 
     register_write_back(sync_app)
+
+
+def _show_sync(console: Console, report: Any) -> None:
+    console.print(summary_table(report))
+    print_failures(console, report)
+    render.print_notes(console, report.notes)
+
+
+def _dry_run_summary(console: Console, payload: dict[str, Any]) -> None:
+    """With --dry-run --json, the summary is one more line after the documents' lines (JSON Lines)."""
+    console.file.write(json.dumps({"summary": payload}, default=str, ensure_ascii=False) + "\n")
+
+
+def _audit_exit(report: Any) -> int:
+    """0 when the ERP has every order it should (or --fix imported them all), else 1."""
+    fixed = report.fixed
+    unresolved = bool(report.entries) and (fixed is None or fixed.counts["failed"] > 0)
+    return 1 if unresolved else 0
 
 
 def _print_dry(console: Console, outcome: Any, json_output: bool) -> None:
@@ -415,64 +283,41 @@ def register_write_back(sync_app: typer.Typer) -> None:
         customer sees) and completed orders once every line has shipped."""
         from woobridge.flows import fulfillment
 
-        _run_write_back(ctx, connection, json_output, fulfillment.run, _fulfillment_table)
+        run_flow(ctx, connection, json_output, fulfillment.run, _show_write_back(_fulfillment_table), exit_code=_failed)
 
     @sync_app.command("refunds", epilog="Exit codes:\n\n" + SYNC_EXIT_HELP)
     def sync_refunds(ctx: typer.Context, connection: ConnectionOption = None, json_output: JsonOption = False) -> None:
         """ERP credit memos become store refunds; store refunds become ERP credit memos (each exactly once)."""
         from woobridge.flows import refunds
 
-        _run_write_back(ctx, connection, json_output, refunds.run, _refunds_table)
+        run_flow(ctx, connection, json_output, refunds.run, _show_write_back(_refunds_table), exit_code=_failed)
 
 
-def _run_write_back(
-    ctx: typer.Context,
-    connection: str | None,
-    json_output: bool,
-    runner: Any,
-    table: Any,
-) -> NoReturn:
-    from woobridge.erp import open_erp
-
-    console = Console(highlight=False, soft_wrap=True)
-    services = _services(ctx)
-    with guarded(console, json_output, services):
-        name = pick_connection(services, connection)
-        store_url = _store_url(services, name)
-        erp = open_erp(environ=services.environ)
-        try:
-            with guarded(console, json_output, services, store_url):
-                report = asyncio.run(runner(services.state(), name, erp=erp, services=services))
-        finally:
-            erp.close()
-        code = SyncExit.RECORD_ERRORS if report.failed else SyncExit.OK
-        if json_output:
-            render.emit_json(console, {"ok": code == SyncExit.OK, "exit_code": int(code), **report.to_dict()})
-        else:
-            console.print(table(report))
-            for outcome in report.failures[:20]:
-                console.print(Text(f"  {outcome.message}", style="yellow"))
-            if report.failed:
-                console.print("  List them with: woobridge errors   Retry with: woobridge errors retry --all")
-    raise typer.Exit(int(code))
+def _failed(report: Any) -> int:
+    return finished(report.failed)  # refunds count record errors both ways
 
 
-def _table(title: str) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    return table
+def _show_write_back(table: Callable[[Any], Table]) -> Callable[[Console, Any], None]:
+    """Print a write-back run's report: its table, then its record errors."""
+
+    def show(console: Console, report: Any) -> None:
+        console.print(table(report))
+        for outcome in report.failures[:20]:
+            console.print(Text(f"  {outcome.message}", style="yellow"))
+        if report.failed:
+            console.print("  List them with: woobridge errors   Retry with: woobridge errors retry --all")
+
+    return show
 
 
 def _run_row(table: Table, report: Any) -> None:
     table.add_row("requests", str(report.requests))
-    if report.run is not None and report.run.duration is not None:
-        table.add_row("run", f"#{report.run.id} {report.run.outcome} in {report.run.duration:.1f} s")
+    add_run_row(table, report)
 
 
 def _fulfillment_table(report: Any) -> Table:
     """What a fulfillment run did (also used by ``woobridge demo``)."""
-    table = _table("ERP shipments → store")
+    table = report_table("ERP shipments → store")
     counts = report.counts
     table.add_row("connection", report.connection)
     table.add_row("pending shipments", str(counts["read"]))
@@ -489,7 +334,7 @@ def _fulfillment_table(report: Any) -> Table:
 
 def _refunds_table(report: Any) -> Table:
     """What a refunds run did, both ways."""
-    table = _table("refunds, both ways")
+    table = report_table("refunds, both ways")
     counts = report.counts
     table.add_row("connection", report.connection)
     table.add_row(
