@@ -714,3 +714,37 @@ def test_open_erp_defaults_to_a_staging_file_in_woobridge_home(tmp_path: Path, m
     erp.close()
     with pytest.raises(ValueError, match="unknown ERP adapter 'sap'"):
         open_erp("sap")
+
+
+def test_a_page_follows_the_revision_and_erp_status_rules_order_by_order(staging: StagingErp) -> None:
+    staging.put_sales_orders("shop", [make_order(101), make_order(102), make_order(103)])
+    sql(
+        staging,
+        "UPDATE sales_orders SET erp_status = 'accepted', erp_document_no = 'SO-102' WHERE store_order_id = 102",
+    )
+    again = staging.put_sales_orders(
+        "shop",
+        [
+            make_order(101, status="completed"),  # changed, the ERP has not read it yet: stays new
+            make_order(102, status="completed"),  # changed after the ERP took it: updated
+            make_order(103),  # identical: untouched
+            make_order(104),  # new
+        ],
+    )
+    assert [ref.created for ref in again] == [False, False, False, True]  # type: ignore[union-attr]
+    assert again[1].document_no == "SO-102"  # type: ignore[union-attr]
+    rows = sql(staging, "SELECT store_order_id, revision, erp_status FROM sales_orders ORDER BY store_order_id")
+    assert rows == [
+        {"store_order_id": 101, "revision": 2, "erp_status": "new"},
+        {"store_order_id": 102, "revision": 2, "erp_status": "updated"},
+        {"store_order_id": 103, "revision": 1, "erp_status": "new"},
+        {"store_order_id": 104, "revision": 1, "erp_status": "new"},
+    ]
+    assert len(sql(staging, "SELECT id FROM sales_order_lines")) == 24
+
+
+def test_the_same_order_twice_in_a_page_is_one_row_with_the_later_version(staging: StagingErp) -> None:
+    first, second = staging.put_sales_orders("shop", [make_order(101), make_order(101, status="completed")])
+    assert first.created and not second.created and first.erp_id == second.erp_id  # type: ignore[union-attr]
+    assert sql(staging, "SELECT revision, status FROM sales_orders") == [{"revision": 2, "status": "completed"}]
+    assert len(sql(staging, "SELECT id FROM sales_order_lines")) == 6

@@ -158,9 +158,34 @@ class StagingErp:
 
         if prepared:
             with transaction(self.engine) as db:
-                for index, order, header, lines in prepared:
-                    results[index] = _in_savepoint(db, partial(put, db, order, header, lines))
+                if self.require_known_items:
+                    prepared = self._known_items_only(db, connection, prepared, results)
+                page = [(index, header, lines) for index, _order, header, lines in prepared]
+                bulk = _upsert_sales_order_page(db, connection, page)
+                if bulk is not None:
+                    results.update(bulk)
+                else:
+                    for index, order, header, lines in prepared:
+                        results[index] = _in_savepoint(db, partial(put, db, order, header, lines))
         return [results[index] for index in range(len(orders))]
+
+    def _known_items_only(
+        self,
+        db: Connection,
+        connection: str,
+        prepared: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]],
+        results: dict[int, ErpRef | ErpRecordError],
+    ) -> list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]]:
+        """The orders whose items the staging tables know; the others become their ``ErpRecordError``."""
+        known: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]] = []
+        for entry in prepared:
+            try:
+                self._check_known_items(db, connection, entry[1])
+            except ErpRecordError as error:
+                results[entry[0]] = error
+                continue
+            known.append(entry)
+        return known
 
     def _sales_order_rows(self, connection: str, order: SalesOrder) -> tuple[rows.Row, list[rows.Row]]:
         """The order's header and line rows, checked to fit their columns (``ErpRecordError`` if one does not)."""
@@ -589,6 +614,100 @@ def _in_savepoint(db: Connection, work: Callable[[], ErpRef]) -> ErpRef | ErpRec
         except sa_exc.DataError as error:
             return ErpRecordError(f"the staging database refused a value: {' '.join(str(error.orig).split())}")
     raise AssertionError("unreachable")
+
+
+def _upsert_sales_order_page(
+    db: Connection, connection: str, page: Sequence[tuple[int, rows.Row, list[rows.Row]]]
+) -> dict[int, ErpRef] | None:
+    """A page of sales orders (index, header, lines) upserted in a handful of statements: one SELECT of the rows
+    already there, one multi-row INSERT of the new headers, one UPDATE (executemany) of the changed ones, one
+    DELETE of their old lines and one INSERT of every new line. Same rules as ``_upsert_document`` order by order
+    (a new order: revision 1, ``new``; a changed one: revision + 1, ``updated`` unless still ``new``; an identical
+    one: untouched). Refs by index.
+
+    None when the page must go order by order instead (each in its savepoint, so that a refused order is its own
+    error and a unique-key race is settled by reading again): the same store order twice in the page, or a
+    statement the database refused — a value it rejects, or another worker that inserted one of these orders
+    first. That attempt is rolled back whole first."""
+    if not page:
+        return {}
+    store_ids = [header["store_order_id"] for _index, header, _lines in page]
+    if len(set(store_ids)) != len(store_ids):
+        return None
+    try:
+        with db.begin_nested():
+            return _upsert_sales_order_statements(db, connection, page, store_ids)
+    except (sa_exc.IntegrityError, sa_exc.DataError) as error:
+        log.debug("a page of sales orders goes order by order: %s", " ".join(str(error.orig).split()))
+        return None
+
+
+def _upsert_sales_order_statements(
+    db: Connection, connection: str, page: Sequence[tuple[int, rows.Row, list[rows.Row]]], store_ids: list[int]
+) -> dict[int, ErpRef]:
+    existing: dict[int, Row[*tuple[Any, ...]]] = {}
+    columns = (
+        sales_orders.c.id,
+        sales_orders.c.store_order_id,
+        sales_orders.c.erp_status,
+        sales_orders.c.erp_document_no,
+        sales_orders.c.document,
+    )
+    for start in range(0, len(store_ids), _IN_CHUNK):
+        query = select(*columns).where(
+            sales_orders.c.connection == connection,
+            sales_orders.c.store_order_id.in_(store_ids[start : start + _IN_CHUNK]),
+        )
+        existing.update((row.store_order_id, row) for row in db.execute(query.with_for_update()))
+    now = _now()
+    refs: dict[int, ErpRef] = {}
+    fresh: list[tuple[int, rows.Row, list[rows.Row]]] = []
+    changed: list[tuple[Row[*tuple[Any, ...]], rows.Row, list[rows.Row]]] = []
+    for index, header, lines in page:
+        found = existing.get(header["store_order_id"])
+        if found is None:
+            fresh.append((index, header, lines))
+            continue
+        refs[index] = ErpRef(str(found.id), found.erp_document_no or "", created=False)
+        if found.document != header["document"]:
+            changed.append((found, header, lines))
+    new_lines: list[rows.Row] = []
+    if fresh:
+        # Parameters, not .values(): one cached statement, sent as multi-row INSERTs returning the ids in order.
+        inserted = db.execute(
+            insert(sales_orders).returning(sales_orders.c.id, sort_by_parameter_order=True),
+            [
+                {**header, "revision": 1, "erp_status": "new", "created_at": now, "updated_at": now}
+                for _index, header, _lines in fresh
+            ],
+        )
+        for (index, _header, lines), row_id in zip(fresh, inserted.scalars().all(), strict=True):
+            refs[index] = ErpRef(str(row_id), "", created=True)
+            new_lines.extend({**line, "sales_order_id": row_id} for line in lines)
+    if changed:
+        db.execute(
+            update(sales_orders)
+            .where(sales_orders.c.id == bindparam("_row_id"))
+            .values(revision=sales_orders.c.revision + 1),
+            [
+                {
+                    **header,
+                    "erp_status": "new" if found.erp_status == "new" else "updated",
+                    "updated_at": now,
+                    "_row_id": found.id,
+                }
+                for found, header, _lines in changed
+            ],
+        )
+        changed_ids = [found.id for found, _header, _lines in changed]
+        for start in range(0, len(changed_ids), _IN_CHUNK):
+            chunk = changed_ids[start : start + _IN_CHUNK]
+            db.execute(delete(sales_order_lines).where(sales_order_lines.c.sales_order_id.in_(chunk)))
+        for found, _header, lines in changed:
+            new_lines.extend({**line, "sales_order_id": found.id} for line in lines)
+    if new_lines:
+        db.execute(insert(sales_order_lines), new_lines)
+    return refs
 
 
 def _ack_values(ack: Acknowledgement) -> dict[str, Any]:
