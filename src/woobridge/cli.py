@@ -1,17 +1,98 @@
-"""The ``woobridge`` command line."""
+"""The ``woobridge`` command line.
+
+The commands live in modules of their own (``commands/``, ``sandbox/command.py``), imported only when one of
+their commands runs: ``woobridge sync orders`` does not pay for the sandbox, the web service or the connection
+checks (half a second of imports on every run from cron or a worker). ``--help`` and anything that asks for the
+whole list load them all.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
+import typer.main
+from typer._click import core as click  # Typer vendors its own click: its commands are these classes
+
+# Which module registers which top-level command (each module has ``register(app)``). A name not here loads them
+# all (tests/cli/test_startup.py checks the table against what the modules register).
+COMMAND_MODULES: dict[str, str] = {
+    "sandbox": "woobridge.sandbox.command",
+    "demo": "woobridge.sandbox.command",
+    "connect": "woobridge.commands.connections",
+    "check": "woobridge.commands.connections",
+    "rotate": "woobridge.commands.connections",
+    "connections": "woobridge.commands.connections",
+    "sync": "woobridge.commands.sync",
+    "audit": "woobridge.commands.sync",
+    "serve": "woobridge.commands.serve",
+    "admin": "woobridge.commands.serve",
+    "runs": "woobridge.commands.runs",
+    "errors": "woobridge.commands.runs",
+}
+
+
+def commands_of(module_name: str) -> dict[str, click.Command]:
+    """The click commands a command module registers, by name."""
+    module = importlib.import_module(module_name)
+    commands = typer.Typer()
+    module.register(commands)
+    return dict(typer.main.get_group(commands).commands)
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The top-level group: a command's module is imported the first time one of its commands is looked up."""
+
+    def __init__(self, **attrs: Any) -> None:
+        self._by_module: dict[str, dict[str, click.Command]] = {}
+        self._added: dict[str, click.Command] = {}
+        super().__init__(**attrs)
+
+    @property
+    def commands(self) -> MutableMapping[str, click.Command]:
+        """Every command, in the modules' order (imports every command module)."""
+        every: dict[str, click.Command] = {}
+        for module_name in dict.fromkeys(COMMAND_MODULES.values()):
+            every.update(self._load(module_name))
+        every.update(self._added)
+        # As Typer lists them: commands first, then groups (sync, audit, admin, errors), each in registration order.
+        return dict(sorted(every.items(), key=lambda named: isinstance(named[1], typer.core.TyperGroup)))
+
+    @commands.setter
+    def commands(self, value: MutableMapping[str, click.Command]) -> None:
+        self._added.update(value)
+
+    def _load(self, module_name: str) -> dict[str, click.Command]:
+        if module_name not in self._by_module:
+            self._by_module[module_name] = commands_of(module_name)
+        return self._by_module[module_name]
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        if name is None:
+            raise TypeError("Command has no name.")
+        self._added[name] = cmd
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None or cmd_name in self._added:
+            return self.commands.get(cmd_name)
+        return self._load(module_name).get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
 
 app = typer.Typer(
     name="woobridge",
     help="Keep a WooCommerce store and an ERP in step: orders, fulfillment, refunds, inventory, products, customers.",
     no_args_is_help=True,
     add_completion=False,
+    cls=LazyGroup,
 )
 
 
@@ -31,24 +112,3 @@ def _main(
         setup_logging("DEBUG" if debug else log_level, log_file=log_file)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--log-level") from None
-
-
-def _register() -> None:
-    from woobridge.sandbox.command import register as register_sandbox
-
-    register_sandbox(app)
-    from woobridge.commands.connections import register as register_connections
-
-    register_connections(app)
-    from woobridge.commands.sync import register as register_sync
-
-    register_sync(app)
-    from woobridge.commands.serve import register as register_serve
-
-    register_serve(app)
-    from woobridge.commands.runs import register as register_runs
-
-    register_runs(app)
-
-
-_register()
