@@ -8,11 +8,9 @@ WooCommerce lives in the flows; mapping to a particular ERP lives in its adapter
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property
-from typing import Any, Literal, Self
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,18 +24,6 @@ def normalize_email(email: str | None) -> str:
 
 class Document(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @cached_property
-    def json_native(self) -> dict[str, Any]:
-        """``model_dump(mode="json")``, made once per document and shared: the flow's digest and the staging
-        adapter's stored copy both read it (dumping every order twice was a tenth of a big first sync's CPU).
-        Read it, never change it."""
-        return self.model_dump(mode="json")
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        copied = super().model_copy(update=update, deep=deep)
-        copied.__dict__.pop("json_native", None)  # a copy with other values must not keep this one's dump
-        return copied
 
 
 class Address(Document):

@@ -57,7 +57,6 @@ from sqlalchemy import CursorResult, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from woobridge.documents import Document
 from woobridge.state import Connection, StateDB
 from woobridge.state.connections import get_connection
 from woobridge.state.models import Binding, Cursor, Lease, RecordError, Run
@@ -177,12 +176,8 @@ def digest(value: Any) -> str:
     """A stable hash of what is sent to the ERP (canonical JSON, SHA-256): equal digests mean nothing changed."""
     dump = getattr(value, "model_dump", None)
     # A pydantic document dumps to JSON-native values already: hash them as they are (the same text jsonable's
-    # round trip through JSON would give, without parsing every order twice). A woobridge document's dump is made
-    # once and kept (``json_native``): the ERP adapter stores that same dump.
-    if isinstance(value, Document):
-        native = value.json_native
-    else:
-        native = dump(mode="json") if callable(dump) else jsonable(value)
+    # round trip through JSON would give, without parsing every order twice).
+    native = dump(mode="json") if callable(dump) else jsonable(value)
     canonical = json.dumps(native, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -87,7 +87,7 @@ def sales_order_row(connection: str, order: SalesOrder) -> Row:
         "total_tax": order.total_tax,
         "rounding_adjustment": order.rounding_adjustment,
         "total": order.total,
-        "document": order.json_native,
+        "document": order.model_dump(mode="json"),
     }
 
 
@@ -183,7 +183,7 @@ def customer_row(connection: str, customer: Customer) -> Row:
         "phone": customer.phone,
         **address_columns("billing", customer.billing),
         **address_columns("shipping", customer.shipping),
-        "document": customer.json_native,
+        "document": customer.model_dump(mode="json"),
     }
 
 
@@ -197,7 +197,7 @@ def credit_memo_row(connection: str, memo: CreditMemo) -> Row:
         "restock": memo.restock,
         "currency": memo.currency,
         "refunded_at": memo.created_at,
-        "document": memo.json_native,
+        "document": memo.model_dump(mode="json"),
     }
 
 
