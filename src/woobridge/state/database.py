@@ -10,16 +10,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from woobridge.schema_version import at_head
 from woobridge.state.locations import ensure_private_dir
-
-if TYPE_CHECKING:
-    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +56,12 @@ class StateDB:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration; a no-op (one query) when it is already there."""
+        config = alembic_config()
+        head = ScriptDirectory.from_config(config).get_current_head()
         with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Workers starting together: one migrates, the others wait here and then find the schema at head.
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-            if at_head(connection, MIGRATIONS / "versions", "alembic_version"):
-                return  # the usual case, known without importing Alembic (a tenth of a second of every start-up)
-            from alembic import command
-            from alembic.runtime.migration import MigrationContext
-            from alembic.script import ScriptDirectory
-
-            config = alembic_config()
-            head = ScriptDirectory.from_config(config).get_current_head()
             current = MigrationContext.configure(connection).get_current_revision()
             if current == head:
                 return
@@ -81,8 +75,6 @@ class StateDB:
 
 def alembic_config() -> Config:
     """Alembic's configuration for the migrations shipped inside the package (no alembic.ini needed)."""
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config

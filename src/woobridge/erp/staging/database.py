@@ -11,16 +11,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url, text
 
 from woobridge.erp.port import ErpRecordError, ErpUnavailable
 from woobridge.erp.staging.models import VERSION_TABLE
-from woobridge.schema_version import at_head
-
-if TYPE_CHECKING:
-    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,6 @@ def _reason(error: BaseException) -> str:
 
 def alembic_config() -> Config:
     """Alembic's configuration for the staging migrations shipped in the package (no alembic.ini needed)."""
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -109,18 +107,12 @@ def alembic_config() -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the staging tables to the newest migration; one query when they are already there."""
+    config = alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
     with transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
             # Workers starting together: one migrates, the others wait here and then find the schema at head.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        if at_head(connection, MIGRATIONS / "versions", VERSION_TABLE):
-            return  # the usual case, known without importing Alembic (a tenth of a second of every start-up)
-        from alembic import command
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
-
-        config = alembic_config()
-        head = ScriptDirectory.from_config(config).get_current_head()
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         current = context.get_current_revision()
         if current == head:
@@ -132,7 +124,5 @@ def upgrade(engine: Engine) -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The staging schema's migration in this database (None: no staging tables yet)."""
-    from alembic.runtime.migration import MigrationContext
-
     with transaction(engine, read_only=True) as connection:
         return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
