@@ -263,8 +263,39 @@ def demo_command(
                 f"{order.get('total', '')} {order.get('currency', '')}",
             )
         console.print(table)
+        _connect_demo(served, keys)
         _sync_orders_demo(served, key)
     console.print(f"Done in {time.monotonic() - started:.1f} s.")
+
+
+def _connect_demo(served: ServedSandbox, keys: SandboxKeys) -> None:
+    """What `woobridge connect` checks, as a merchant following the setup guide would see it: the shop manager's
+    Read/Write key passes, and the read-only key gets its diagnosis."""
+    import asyncio
+
+    from woobridge.commands import render
+    from woobridge.flows import FLOW_PERMISSIONS
+    from woobridge.woo import Credentials, validate
+
+    console.rule("[bold]woobridge connect[/] → the sandbox, as the setup guide asks", align="left")
+    for label, key in (("shop manager · Read/Write", keys.shop_manager), ("administrator · Read", keys.admin_read)):
+        credentials = Credentials(served.base_url, key.consumer_key, key.consumer_secret, ca_file=str(served.ca_file))
+        result = asyncio.run(validate(credentials, need_write=True))
+        if result.ok and result.store is not None:
+            console.print(render.success_header(f"{label}: valid in {result.requests} requests"))
+            console.print(
+                render.store_table(
+                    result.store.to_dict(),
+                    fingerprint=result.key_fingerprint,
+                    permission=result.permission,
+                    enabled_flows=list(FLOW_PERMISSIONS),
+                    runnable=result.flows or {},
+                    key_created=time.strftime("%Y-%m-%d"),
+                )
+            )
+        elif result.diagnosis is not None:
+            console.print(render.failure_header(f"{label}: refused"))
+            render.print_diagnosis(console, result.diagnosis)
 
 
 def _sync_orders_demo(served: ServedSandbox, key: IssuedKey) -> None:
