@@ -22,12 +22,10 @@ import argparse
 import asyncio
 import math
 import tempfile
-import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from cryptography.fernet import Fernet
+from _common import run_twice
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert, select
@@ -39,9 +37,6 @@ from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.faults import parse_fault_spec
 from woobridge.sandbox.server import ServedSandbox
 from woobridge.sandbox.state import Settings, Store
-from woobridge.secrets import Vault
-from woobridge.state import Connection, StateDB
-from woobridge.woo import Credentials, WooClient
 
 SIZES = ("XS", "S", "M", "L", "XL", "XXL", "3XL", "4XL", "5XL", "6XL")
 
@@ -83,30 +78,6 @@ def fill_erp(erp: StagingErp, count: int, variations: int) -> None:
         )
 
 
-async def pushes(
-    served: ServedSandbox, key: tuple[str, str], workdir: Path
-) -> tuple[products.ProductsReport, float, products.ProductsReport, float]:
-    db = StateDB(f"sqlite:///{workdir / 'state.sqlite'}")
-    with db.session() as session:
-        connection = Connection(name="bench", store_url=served.base_url, key_created_at=datetime.now(UTC))
-        connection.store_key(Vault([Fernet.generate_key()], "bench"), *key)
-        session.add(connection)
-    erp = StagingErp(f"sqlite:///{workdir / 'staging.sqlite'}")
-    credentials = Credentials(served.base_url, key[0], key[1], "basic", str(served.ca_file))
-    try:
-        async with WooClient(credentials, max_concurrency=8) as woo:
-            started = time.perf_counter()
-            first = await products.run(db, "bench", erp=erp, woo=woo)
-            first_seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            second = await products.run(db, "bench", erp=erp, woo=woo)
-            second_seconds = time.perf_counter() - started
-    finally:
-        erp.close()
-        db.close()
-    return first, first_seconds, second, second_seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=2_000)
@@ -125,7 +96,7 @@ def main() -> None:
         fill_erp(erp, args.products, args.variations)
         erp.close()
         sandbox.faults.replace([parse_fault_spec(f"latency={args.latency}")])
-        first, first_seconds, second, second_seconds = asyncio.run(pushes(served, key, workdir))
+        first, first_seconds, second, second_seconds = asyncio.run(run_twice(products.run, served, key, workdir))
         store = sandbox.store
         made = sum(1 for p in store.all("product") if str(p.get("sku", "")).startswith("CAT-"))
         made_variations = sum(1 for _ in store.all("variation"))

@@ -23,11 +23,10 @@ import asyncio
 import copy
 import tempfile
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from cryptography.fernet import Fernet
+from _common import run_twice
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert
@@ -40,9 +39,6 @@ from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.faults import parse_fault_spec
 from woobridge.sandbox.server import ServedSandbox
 from woobridge.sandbox.state import Settings, Store
-from woobridge.secrets import Vault
-from woobridge.state import Connection, StateDB
-from woobridge.woo import Credentials, WooClient
 
 TARGET_WRITES = 101
 
@@ -61,30 +57,6 @@ def fill_store(store: Store, count: int) -> list[int]:
             store.put("product", product)
             ids.append(int(product["id"]))
     return ids
-
-
-async def woobridge_runs(
-    served: ServedSandbox, key: tuple[str, str], workdir: Path
-) -> tuple[inventory.InventoryReport, float, inventory.InventoryReport, float]:
-    db = StateDB(f"sqlite:///{workdir / 'state.sqlite'}")
-    with db.session() as session:
-        connection = Connection(name="bench", store_url=served.base_url, key_created_at=datetime.now(UTC))
-        connection.store_key(Vault([Fernet.generate_key()], "bench"), *key)
-        session.add(connection)
-    erp = StagingErp(f"sqlite:///{workdir / 'staging.sqlite'}")
-    credentials = Credentials(served.base_url, key[0], key[1], "basic", str(served.ca_file))
-    try:
-        async with WooClient(credentials, max_concurrency=8) as woo:
-            started = time.perf_counter()
-            first = await inventory.run(db, "bench", erp=erp, woo=woo)
-            first_seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            second = await inventory.run(db, "bench", erp=erp, woo=woo)
-            second_seconds = time.perf_counter() - started
-    finally:
-        erp.close()
-        db.close()
-    return first, first_seconds, second, second_seconds
 
 
 def main() -> None:
@@ -113,7 +85,7 @@ def main() -> None:
             )
         erp.close()
         sandbox.faults.replace([parse_fault_spec(f"latency={args.latency}")])
-        first, first_seconds, second, second_seconds = asyncio.run(woobridge_runs(served, key, workdir))
+        first, first_seconds, second, second_seconds = asyncio.run(run_twice(inventory.run, served, key, workdir))
         pushed = sum(1 for product in sandbox.store.all("product") if product.get("stock_quantity") != 5)
 
         # The baseline: the official package, one PUT per SKU, one after the other.

@@ -4,18 +4,12 @@ customer when they register or change their e-mail."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from woobridge.erp.staging import StagingErp
 from woobridge.erp.staging.models import customers
 from woobridge.flows import customers as flow
 from woobridge.flows.engine import list_errors, load_retry_handler
@@ -23,37 +17,12 @@ from woobridge.sandbox import customers as store_customers
 from woobridge.sandbox import orders as store_orders
 from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.seed import seed
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys
-from woobridge.secrets import Vault
-from woobridge.state import Connection, StateDB
 from woobridge.state.models import Cursor
-from woobridge.woo import Credentials, WooClient
 
-NAME = "shop"
-
-
-class RecordingTransport(httpx.AsyncBaseTransport):
-    def __init__(self, sandbox: Sandbox, requests: list[httpx.Request]) -> None:
-        self.inner = httpx.ASGITransport(app=sandbox.app)
-        self.requests = requests
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return await self.inner.handle_async_request(request)
+from .conftest import NAME, FlowEnv, FlowEnvFactory
 
 
-@dataclass
-class Env:
-    sandbox: Sandbox
-    db: StateDB
-    erp: StagingErp
-    woo: WooClient
-    requests: list[httpx.Request]
-
-    @property
-    def store(self) -> Any:
-        return self.sandbox.store
-
+class Env(FlowEnv):
     async def sync(self, **kw: Any) -> flow.CustomersReport:
         self.requests.clear()
         return await flow.run(self.db, NAME, erp=self.erp, woo=self.woo, **kw)
@@ -87,24 +56,11 @@ class Env:
 
 
 @pytest.fixture
-async def env(sandbox: Sandbox, keys: Keys, tmp_path: Path) -> AsyncIterator[Env]:
-    db = StateDB(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    with db.session() as session:
-        connection = Connection(
-            name=NAME, store_url=IN_PROCESS_HOME, key_created_at=datetime.now(UTC), flows=["customers"]
-        )
-        connection.store_key(Vault([Fernet.generate_key()], "test"), keys.read.consumer_key, keys.read.consumer_secret)
-        session.add(connection)
-    erp = StagingErp(f"sqlite:///{tmp_path / 'staging.sqlite'}")
+async def env(sandbox: Sandbox, flow_env: FlowEnvFactory) -> Env:
     with sandbox.store.lock:  # the test keys' own customer user: each test makes the customers it counts
         for user in [u for u in sandbox.store.users.values() if u.role == "customer"]:
             store_customers.delete_customer(sandbox.store, user)
-    requests: list[httpx.Request] = []
-    credentials = Credentials(IN_PROCESS_HOME, keys.read.consumer_key, keys.read.consumer_secret)
-    async with WooClient(credentials, transport=RecordingTransport(sandbox, requests), max_concurrency=8) as woo:
-        yield Env(sandbox, db, erp, woo, requests)
-    erp.close()
-    db.close()
+    return await flow_env(Env, flows=["customers"], key="read", max_concurrency=8)
 
 
 async def test_every_customer_and_every_guest_reaches_the_erp_once_and_a_rerun_sends_nothing(env: Env) -> None:

@@ -7,14 +7,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
@@ -26,29 +23,15 @@ from woobridge.flows import fulfillment as flow
 from woobridge.flows.engine import RETRY_HANDLERS, list_errors, load_retry_handler
 from woobridge.sandbox import orders as store_orders
 from woobridge.sandbox import products as store_products
-from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.faults import FaultRule
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
+from woobridge.sandbox.testing import LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
-from woobridge.woo import Credentials, WooClient
-from woobridge.woo.client import RetryPolicy
 
-NAME = "shop"
+from .conftest import FAST_RETRY, NAME, FlowEnv, FlowEnvFactory
 
 
-@dataclass
-class Env:
-    sandbox: Sandbox
-    db: StateDB
-    erp: StagingErp
-    woo: WooClient
-    requests: list[httpx.Request]
-
-    @property
-    def store(self) -> Any:
-        return self.sandbox.store
-
+class Env(FlowEnv):
     async def sync(self) -> flow.FulfillmentReport:
         return await flow.run(self.db, NAME, erp=self.erp, woo=self.woo)
 
@@ -105,31 +88,8 @@ class Env:
 
 
 @pytest.fixture
-async def env(sandbox: Sandbox, keys: Keys, tmp_path: Path) -> AsyncIterator[Env]:
-    db = StateDB(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    vault = Vault([Fernet.generate_key()], "test")
-    with db.session() as session:
-        connection = Connection(
-            name=NAME, store_url=IN_PROCESS_HOME, key_created_at=datetime.now(UTC), flows=["fulfillment"]
-        )
-        connection.store_key(vault, keys.admin.consumer_key, keys.admin.consumer_secret)
-        session.add(connection)
-    erp = StagingErp(f"sqlite:///{tmp_path / 'staging.sqlite'}")
-    requests: list[httpx.Request] = []
-
-    class Recording(httpx.AsyncBaseTransport):
-        inner = httpx.ASGITransport(app=sandbox.app)
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            requests.append(request)
-            return await self.inner.handle_async_request(request)
-
-    credentials = Credentials(IN_PROCESS_HOME, keys.admin.consumer_key, keys.admin.consumer_secret)
-    retry = RetryPolicy(wait_initial=0.01, wait_max=0.05, wait_jitter=0.0)
-    async with WooClient(credentials, transport=Recording(), retry=retry, max_concurrency=4) as woo:
-        yield Env(sandbox, db, erp, woo, requests)
-    erp.close()
-    db.close()
+async def env(flow_env: FlowEnvFactory) -> Env:
+    return await flow_env(Env, flows=["fulfillment"], retry=FAST_RETRY)
 
 
 def set_settings(env: Env, **values: Any) -> None:

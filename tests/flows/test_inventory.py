@@ -4,8 +4,6 @@ ERP database (SQLite files): what reaches the store, what is written and how oft
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,40 +19,17 @@ from woobridge.erp.staging.models import stock_levels
 from woobridge.flows import inventory as flow
 from woobridge.flows.engine import list_errors, load_retry_handler
 from woobridge.sandbox import products as store_products
-from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.faults import parse_fault_spec
 from woobridge.sandbox.stock import adjust_stock
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
+from woobridge.sandbox.testing import LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
 from woobridge.state.sku_index import SkuIndexRow
-from woobridge.woo import Credentials, WooClient
 
-NAME = "shop"
-
-
-class Recording(httpx.AsyncBaseTransport):
-    def __init__(self, sandbox: Sandbox, requests: list[httpx.Request]) -> None:
-        self.inner = httpx.ASGITransport(app=sandbox.app)
-        self.requests = requests
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return await self.inner.handle_async_request(request)
+from .conftest import NAME, FlowEnv, FlowEnvFactory
 
 
-@dataclass
-class Env:
-    sandbox: Sandbox
-    db: StateDB
-    erp: StagingErp
-    woo: WooClient
-    requests: list[httpx.Request]
-
-    @property
-    def store(self) -> Any:
-        return self.sandbox.store
-
+class Env(FlowEnv):
     async def sync(self, **kw: Any) -> flow.InventoryReport:
         self.requests.clear()
         return await flow.run(self.db, NAME, erp=self.erp, woo=self.woo, **kw)
@@ -155,22 +130,8 @@ class Env:
 
 
 @pytest.fixture
-async def env(sandbox: Sandbox, keys: Keys, tmp_path: Path) -> AsyncIterator[Env]:
-    db = StateDB(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    vault = Vault([Fernet.generate_key()], "test")
-    with db.session() as session:
-        connection = Connection(
-            name=NAME, store_url=IN_PROCESS_HOME, key_created_at=datetime.now(UTC), flows=["inventory"]
-        )
-        connection.store_key(vault, keys.admin.consumer_key, keys.admin.consumer_secret)
-        session.add(connection)
-    erp = StagingErp(f"sqlite:///{tmp_path / 'staging.sqlite'}")
-    requests: list[httpx.Request] = []
-    credentials = Credentials(IN_PROCESS_HOME, keys.admin.consumer_key, keys.admin.consumer_secret)
-    async with WooClient(credentials, transport=Recording(sandbox, requests), max_concurrency=4) as woo:
-        yield Env(sandbox, db, erp, woo, requests)
-    erp.close()
-    db.close()
+async def env(flow_env: FlowEnvFactory) -> Env:
+    return await flow_env(Env, flows=["inventory"])
 
 
 def batch_posts(env: Env) -> list[httpx.Request]:

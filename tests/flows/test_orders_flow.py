@@ -7,8 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,27 +27,15 @@ from woobridge.sandbox import orders as store_orders
 from woobridge.sandbox import products as store_products
 from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.seed import seed
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
+from woobridge.sandbox.testing import LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import Binding, Cursor, Run
-from woobridge.woo import Credentials, WooClient
 
-NAME = "shop"
+from .conftest import NAME, FlowEnv, FlowEnvFactory, RecordingTransport
 
 
-@dataclass
-class Env:
-    sandbox: Sandbox
-    db: StateDB
-    erp: StagingErp
-    woo: WooClient
-    requests: list[httpx.Request]
-
-    @property
-    def store(self) -> Any:
-        return self.sandbox.store
-
+class Env(FlowEnv):
     async def sync(self, **kw: Any) -> flow.OrdersReport:
         return await flow.run(self.db, NAME, erp=self.erp, woo=self.woo, **kw)
 
@@ -80,12 +67,11 @@ class Env:
             store_orders.trash_order(self.store, self.store.get("order", order_id))
 
 
-class RecordingTransport(httpx.AsyncBaseTransport):
+class Recording(RecordingTransport):
     """The sandbox over ASGI, remembering every request and letting a test act before one is answered."""
 
     def __init__(self, sandbox: Sandbox, requests: list[httpx.Request]) -> None:
-        self.inner = httpx.ASGITransport(app=sandbox.app)
-        self.requests = requests
+        super().__init__(sandbox, requests)
         self.before: Callable[[httpx.Request, int], None] | None = None
         self.rewrite: Callable[[Any], Any] | None = None  # changes the JSON of list answers
 
@@ -111,17 +97,8 @@ def make_connection(db: StateDB, vault: Vault, store_url: str, key: Any, ca_file
 
 
 @pytest.fixture
-async def env(sandbox: Sandbox, keys: Keys, tmp_path: Path) -> AsyncIterator[Env]:
-    db = StateDB(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    make_connection(db, Vault([Fernet.generate_key()], "test"), IN_PROCESS_HOME, keys.read)
-    erp = StagingErp(f"sqlite:///{tmp_path / 'staging.sqlite'}")
-    requests: list[httpx.Request] = []
-    transport = RecordingTransport(sandbox, requests)
-    credentials = Credentials(IN_PROCESS_HOME, keys.read.consumer_key, keys.read.consumer_secret)
-    async with WooClient(credentials, transport=transport, max_concurrency=8) as woo:
-        yield Env(sandbox, db, erp, woo, requests)
-    erp.close()
-    db.close()
+async def env(flow_env: FlowEnvFactory) -> Env:
+    return await flow_env(Env, flows=["orders"], key="read", max_concurrency=8, transport_type=Recording)
 
 
 def guest(status: str = "processing", **extra: Any) -> dict[str, Any]:

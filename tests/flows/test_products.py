@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,31 +18,16 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import delete, insert, select, update
 
-from woobridge.erp.staging import StagingErp
 from woobridge.erp.staging.models import item_variants, items
 from woobridge.flows import products as flow
 from woobridge.flows.engine import list_errors, load_retry_handler
 from woobridge.sandbox import products as store_products
-from woobridge.sandbox.app import Sandbox
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
+from woobridge.sandbox.testing import IN_PROCESS_HOME, LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import Binding
-from woobridge.woo import Credentials, WooClient
 
-NAME = "shop"
-
-
-class RecordingTransport(httpx.AsyncBaseTransport):
-    """The sandbox over ASGI, remembering every request."""
-
-    def __init__(self, sandbox: Sandbox, requests: list[httpx.Request]) -> None:
-        self.inner = httpx.ASGITransport(app=sandbox.app)
-        self.requests = requests
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return await self.inner.handle_async_request(request)
+from .conftest import NAME, FlowEnv, FlowEnvFactory
 
 
 def make_connection(db: StateDB, key: Any) -> None:
@@ -56,18 +39,7 @@ def make_connection(db: StateDB, key: Any) -> None:
         session.add(connection)
 
 
-@dataclass
-class Env:
-    sandbox: Sandbox
-    db: StateDB
-    erp: StagingErp
-    woo: WooClient
-    requests: list[httpx.Request]
-
-    @property
-    def store(self) -> Any:
-        return self.sandbox.store
-
+class Env(FlowEnv):
     async def push(self) -> flow.ProductsReport:
         self.requests.clear()
         return await flow.run(self.db, NAME, erp=self.erp, woo=self.woo)
@@ -120,16 +92,8 @@ class Env:
 
 
 @pytest.fixture
-async def env(sandbox: Sandbox, keys: Keys, tmp_path: Path) -> AsyncIterator[Env]:
-    db = StateDB(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    make_connection(db, keys.admin)
-    erp = StagingErp(f"sqlite:///{tmp_path / 'staging.sqlite'}")
-    requests: list[httpx.Request] = []
-    credentials = Credentials(IN_PROCESS_HOME, keys.admin.consumer_key, keys.admin.consumer_secret)
-    async with WooClient(credentials, transport=RecordingTransport(sandbox, requests), max_concurrency=8) as woo:
-        yield Env(sandbox, db, erp, woo, requests)
-    erp.close()
-    db.close()
+async def env(flow_env: FlowEnvFactory) -> Env:
+    return await flow_env(Env, flows=["products", "customers"], max_concurrency=8)
 
 
 TEE_VARIANTS = [

@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,29 +27,17 @@ from woobridge.sandbox import products as store_products
 from woobridge.sandbox import refunds as store_refunds
 from woobridge.sandbox.app import Sandbox
 from woobridge.sandbox.faults import FaultRule
-from woobridge.sandbox.testing import IN_PROCESS_HOME, Keys, LiveSandbox
+from woobridge.sandbox.testing import LiveSandbox
 from woobridge.secrets import Vault
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import Binding
-from woobridge.woo import Credentials, WooClient
-from woobridge.woo.client import RetryPolicy
 
-NAME = "shop"
+from .conftest import FAST_RETRY, NAME, FlowEnv, FlowEnvFactory
+
 CA = {"first_name": "Ann", "last_name": "Buyer", "email": "ann@example.com", "country": "US", "state": "CA"}
 
 
-@dataclass
-class Env:
-    sandbox: Sandbox
-    db: StateDB
-    erp: StagingErp
-    woo: WooClient
-    requests: list[httpx.Request]
-
-    @property
-    def store(self) -> Any:
-        return self.sandbox.store
-
+class Env(FlowEnv):
     async def sync(self) -> flow.RefundsReport:
         return await flow.run(self.db, NAME, erp=self.erp, woo=self.woo)
 
@@ -112,7 +98,7 @@ class Env:
 
 
 @pytest.fixture
-async def env(sandbox: Sandbox, keys: Keys, tmp_path: Path) -> AsyncIterator[Env]:
+async def env(sandbox: Sandbox, flow_env: FlowEnvFactory) -> Env:
     with sandbox.store.lock:
         for order, (name, rate, priority, compound) in enumerate(
             (("CA State Tax", "7.2500", 1, False), ("CA District Tax", "1.5000", 2, True))
@@ -137,30 +123,7 @@ async def env(sandbox: Sandbox, keys: Keys, tmp_path: Path) -> AsyncIterator[Env
                     "class": "standard",
                 },
             )
-    db = StateDB(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    vault = Vault([Fernet.generate_key()], "test")
-    with db.session() as session:
-        connection = Connection(
-            name=NAME, store_url=IN_PROCESS_HOME, key_created_at=datetime.now(UTC), flows=["refunds"]
-        )
-        connection.store_key(vault, keys.admin.consumer_key, keys.admin.consumer_secret)
-        session.add(connection)
-    erp = StagingErp(f"sqlite:///{tmp_path / 'staging.sqlite'}")
-    requests: list[httpx.Request] = []
-
-    class Recording(httpx.AsyncBaseTransport):
-        inner = httpx.ASGITransport(app=sandbox.app)
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            requests.append(request)
-            return await self.inner.handle_async_request(request)
-
-    credentials = Credentials(IN_PROCESS_HOME, keys.admin.consumer_key, keys.admin.consumer_secret)
-    retry = RetryPolicy(wait_initial=0.01, wait_max=0.05, wait_jitter=0.0)
-    async with WooClient(credentials, transport=Recording(), retry=retry, max_concurrency=4) as woo:
-        yield Env(sandbox, db, erp, woo, requests)
-    erp.close()
-    db.close()
+    return await flow_env(Env, flows=["refunds"], retry=FAST_RETRY)
 
 
 def set_connection(env: Env, settings: dict[str, Any] | None = None, store_info: dict[str, Any] | None = None) -> None:
