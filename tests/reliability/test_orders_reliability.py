@@ -134,8 +134,10 @@ def test_a_sync_killed_at_random_points_and_started_again_imports_every_order_ex
             insert_one(rig.store, rng)
             promote_one(rig.store, rng)
         round_ += 1
-    assert killed >= kills * 2 // 3, (
-        f"only {killed} of {round_} runs were killed (finished: {finished}, blocked: {blocked})"
+    # What matters is how many runs a kill cut short (asserted below); how many rounds that took depends on timing.
+    assert len(cut_short) >= kills // 2, (
+        f"only {len(cut_short)} of {round_} rounds cut a run short "
+        f"(killed: {killed}, finished: {finished}, blocked: {blocked})"
     )
     assert rig.staged(), "no kill came late enough for anything to reach the ERP"
 
