@@ -498,6 +498,39 @@ async def test_list_filters_and_ordering(
     assert bad.status_code == 400 and bad.json()["code"] == "rest_invalid_param"
 
 
+async def test_orders_with_the_same_date_list_by_id(
+    asgi_client: httpx.AsyncClient, keys: Keys, sandbox: Sandbox
+) -> None:
+    store = sandbox.store
+    everything = await make_orders(asgi_client, keys, sandbox, 5)
+    # Three orders of the same second: the date ties, the ID breaks the tie in the direction of the requested
+    # order, for the creation and the modification date alike.
+    first_tied = store.get("order", everything[1])
+    assert first_tied is not None
+    for order_id in everything[2:4]:
+        dates = {name: first_tied[name] for name in ("date_created_gmt", "date_modified_gmt")}
+        store.put("order", {**store.objects["order"][order_id], **dates})
+
+    async def listed(query: str) -> list[int]:
+        response = await asgi_client.get(f"{V3}/orders?{query}", auth=auth(keys))
+        assert response.status_code == 200, response.text
+        return [o["id"] for o in response.json()]
+
+    for orderby in ("date", "modified", "id"):
+        assert await listed(f"orderby={orderby}&order=asc") == everything
+        assert await listed(f"orderby={orderby}") == everything[::-1]
+
+    # An order stored without a creation date (the REST API never makes one) still lists, where "None" sorts.
+    store.put("order", {**store.objects["order"][everything[2]], "date_created_gmt": None})
+    assert await listed("orderby=date&order=asc") == [
+        everything[0],
+        everything[1],
+        everything[3],
+        everything[4],
+        everything[2],
+    ]
+
+
 async def test_date_filters_are_exclusive_and_local_unless_gmt(
     asgi_client: httpx.AsyncClient, keys: Keys, sandbox: Sandbox
 ) -> None:
