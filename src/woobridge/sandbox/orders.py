@@ -128,7 +128,21 @@ def fmt(value: Any, dp: int) -> str:
     """An amount formatted for output with dp decimals; never "-0.00"."""
     if value is None or value == "":
         return ""
-    amount = _q(dec(value), dp)
+    if type(value) is str:
+        return _fmt_stored(value, dp)
+    return _fmt_decimal(dec(value), dp)
+
+
+# Stored amounts are strings and few distinct ones recur across orders ("0", a product's price, a shipping rate):
+# an order list page formats ~2,300 of them, and parsing and rounding each as a Decimal was a third of the time
+# spent rendering orders. A pure function of its arguments, so the cache cannot go stale.
+@functools.lru_cache(maxsize=16_384)
+def _fmt_stored(value: str, dp: int) -> str:
+    return _fmt_decimal(dec(value), dp)
+
+
+def _fmt_decimal(value: Decimal, dp: int) -> str:
+    amount = _q(value, dp)
     if amount == 0:
         amount = abs(amount)
     return format(amount, "f")
@@ -1149,6 +1163,8 @@ def to_rest(
     def money_field(name: str) -> str:
         return fmt(obj.get(name) or "0", dp)
 
+    billing, shipping = obj.get("billing") or {}, obj.get("shipping") or {}
+
     data: Obj = {
         "id": order_id,
         "parent_id": obj.get("parent_id", 0),
@@ -1167,8 +1183,8 @@ def to_rest(
         "total_tax": money_field("total_tax"),
         "customer_id": obj.get("customer_id", 0),
         "order_key": obj.get("order_key"),
-        "billing": {f: (obj.get("billing") or {}).get(f, "") for f in BILLING_FIELDS},
-        "shipping": {f: (obj.get("shipping") or {}).get(f, "") for f in SHIPPING_FIELDS},
+        "billing": {f: billing.get(f, "") for f in BILLING_FIELDS},
+        "shipping": {f: shipping.get(f, "") for f in SHIPPING_FIELDS},
         "payment_method": obj.get("payment_method", ""),
         "payment_method_title": obj.get("payment_method_title", ""),
         "transaction_id": obj.get("transaction_id", ""),
@@ -1214,7 +1230,7 @@ def to_rest(
             "date_modified_gmt": obj.get("date_modified_gmt"),
             "date_completed_gmt": obj.get("date_completed_gmt"),
             "date_paid_gmt": obj.get("date_paid_gmt"),
-            "currency_symbol": html.unescape(settings.currency_symbol)
+            "currency_symbol": _unescaped(settings.currency_symbol)
             if obj.get("currency") == settings.currency
             else str(obj.get("currency")),
         }
@@ -1232,6 +1248,11 @@ def to_rest(
         links["up"] = [{"href": f"{base}/{obj['parent_id']}"}]
     data["_links"] = links
     return data
+
+
+@functools.lru_cache(maxsize=8)  # the store's currency symbol, once per order rendered: a pure function of it
+def _unescaped(text: str) -> str:
+    return html.unescape(text)
 
 
 def note_to_rest(store: Store, note: Obj, rest_root: str, namespace: str = "wc/v3", user: User | None = None) -> Obj:

@@ -118,8 +118,8 @@ class Settings:
         """A stored UTC timestamp as the store's local wall-clock time (WooCommerce's non-_gmt fields)."""
         if gmt is None:
             return None
-        dt = parse_iso(gmt).replace(tzinfo=UTC).astimezone(self.tz)
-        return iso(dt.replace(tzinfo=None))
+        # Read as UTC whatever offset the text has (as parse_iso drops it); strftime leaves the zone out.
+        return iso(datetime.fromisoformat(gmt).replace(tzinfo=UTC).astimezone(self.tz))
 
     def to_gmt(self, local: datetime) -> datetime:
         """A naive site-local time as naive UTC."""
