@@ -14,8 +14,6 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
 from woobridge.state.locations import Locations, ensure_private_dir
 
 MASTER_KEY_ENV = "WOOBRIDGE_MASTER_KEY"
@@ -35,6 +33,10 @@ class Vault:
     def __init__(self, keys: Sequence[bytes], source: str) -> None:
         if not keys:
             raise MasterKeyError("no master key given")
+        # Imported here, when a secret is to be sealed or unsealed: commands that never do (runs, errors, serve's
+        # pages) do not load cryptography's bindings (~40 ms of start-up).
+        from cryptography.fernet import Fernet, MultiFernet
+
         try:
             self._fernet = MultiFernet([Fernet(key) for key in keys])
         except ValueError:
@@ -53,6 +55,8 @@ class Vault:
 
     def unseal(self, token: str, what: str = "a stored secret") -> str:
         """Decrypt a value made by :meth:`seal`; raises :class:`MasterKeyError` with the way out when it can't."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError):
@@ -80,6 +84,8 @@ def _read_or_create_key_file(path: Path) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return _read_key_file(path)
+    from cryptography.fernet import Fernet
+
     key = Fernet.generate_key()
     with os.fdopen(fd, "wb") as handle:
         handle.write(key + b"\n")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import typer.main
 
@@ -37,3 +39,34 @@ def test_sync_orders_imports_neither_the_sandbox_nor_the_connection_checks() -> 
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "--since" in done.stdout or "Usage" in done.stdout
     assert "LOADED []" in done.stdout, done.stdout[-500:]
+
+
+def test_the_program_runs_its_command_with_the_collector_on_and_start_up_frozen(tmp_path: Path) -> None:
+    probe = (
+        "import gc\n"
+        "from woobridge.cli import GEN0_THRESHOLD, app\n"
+        "from woobridge.commands import sync\n"
+        "def run_flow(*args, **kwargs):\n"  # what `sync orders` calls first: the command has started
+        "    print('COLLECTOR', gc.isenabled(), gc.get_threshold()[0] == GEN0_THRESHOLD, gc.get_freeze_count() > 0)\n"
+        "sync.run_flow = run_flow\n"
+        "try:\n"
+        "    app(['sync', 'orders', '--json'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+    )
+    env = {**os.environ, "WOOBRIDGE_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, cwd=tmp_path
+    )
+    assert "COLLECTOR True True True" in done.stdout, done.stdout[-500:] + done.stderr[-2000:]
+
+
+def test_calling_the_command_line_in_process_leaves_the_collector_alone() -> None:
+    import gc
+
+    from typer.testing import CliRunner
+
+    before = (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count())
+    result = CliRunner().invoke(app, ["sync", "orders", "--help"])
+    assert result.exit_code == 0
+    assert (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()) == before

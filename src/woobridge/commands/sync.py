@@ -12,11 +12,10 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -32,6 +31,9 @@ from woobridge.commands.flowrun import (
     report_table,
     run_flow,
 )
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -99,7 +101,9 @@ def print_failures(console: Console, report: Any) -> None:
 
 def _progress(console: Console) -> Progress | None:
     if not console.is_terminal:
-        return None
+        return None  # cron, a worker, --json: no bar, and no need to import Rich's live display
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("orders"),
         BarColumn(),

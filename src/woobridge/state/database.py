@@ -10,20 +10,23 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, String, column, create_engine, event, inspect, make_url, select, table, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from woobridge.state.locations import ensure_private_dir
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+HEAD = "0004_sku_index"
+"""The newest migration in ``migrations/versions``: a new migration changes it too (tests/state checks that it is
+Alembic's head). A database at this revision is up to date, known without importing Alembic."""
+VERSION_TABLE = "alembic_version"
 _MIGRATION_LOCK = 0x776F6F62  # "woob": the advisory lock that serialises migrations on PostgreSQL
 
 
@@ -55,13 +58,21 @@ class StateDB:
             yield session
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration; a no-op (one query) when it is already there."""
-        config = alembic_config()
-        head = ScriptDirectory.from_config(config).get_current_head()
+        """Bring the schema to the newest migration; a no-op (two quick queries) when it is already there."""
         with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Workers starting together: one migrates, the others wait here and then find the schema at head.
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            if _stored_revision(connection) == HEAD:
+                # The usual case. Alembic is imported only to migrate (or when the table says something else):
+                # importing it costs a quarter of a second of every command's start-up.
+                return
+            from alembic import command
+            from alembic.runtime.migration import MigrationContext
+            from alembic.script import ScriptDirectory
+
+            config = alembic_config()
+            head = ScriptDirectory.from_config(config).get_current_head()
             current = MigrationContext.configure(connection).get_current_revision()
             if current == head:
                 return
@@ -75,9 +86,21 @@ class StateDB:
 
 def alembic_config() -> Config:
     """Alembic's configuration for the migrations shipped inside the package (no alembic.ini needed)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def _stored_revision(connection: Connection) -> str | None:
+    """The revision Alembic's version table records (None: no table, or not exactly one row: Alembic then has
+    the last word)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    version_num = column("version_num", String)
+    revisions = connection.execute(select(version_num).select_from(table(VERSION_TABLE))).scalars().all()
+    return revisions[0] if len(revisions) == 1 else None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -11,20 +11,36 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url, text
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    String,
+    column,
+    create_engine,
+    event,
+    exc,
+    inspect,
+    make_url,
+    select,
+    table,
+    text,
+)
 
 from woobridge.erp.port import ErpRecordError, ErpUnavailable
 from woobridge.erp.staging.models import VERSION_TABLE
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+HEAD = "0001_staging_tables"
+"""The newest migration in ``migrations/versions``: a new migration changes it too (tests/state checks that it is
+Alembic's head). Staging tables at this revision are up to date, known without importing Alembic."""
 _MIGRATION_LOCK = 0x776F6F73  # "woos": serialises first-use migrations of workers sharing a PostgreSQL database
 _READ_ONLY = "woobridge_read_only"
 
@@ -100,19 +116,29 @@ def _reason(error: BaseException) -> str:
 
 def alembic_config() -> Config:
     """Alembic's configuration for the staging migrations shipped in the package (no alembic.ini needed)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the staging tables to the newest migration; one query when they are already there."""
-    config = alembic_config()
-    head = ScriptDirectory.from_config(config).get_current_head()
+    """Bring the staging tables to the newest migration; two quick queries when they are already there."""
     with transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
             # Workers starting together: one migrates, the others wait here and then find the schema at head.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        if _stored_revision(connection) == HEAD:
+            # The usual case. Alembic is imported only to migrate (or when the table says something else):
+            # importing it costs a quarter of a second of every sync's start-up.
+            return
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = alembic_config()
+        head = ScriptDirectory.from_config(config).get_current_head()
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         current = context.get_current_revision()
         if current == head:
@@ -124,5 +150,17 @@ def upgrade(engine: Engine) -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The staging schema's migration in this database (None: no staging tables yet)."""
+    from alembic.runtime.migration import MigrationContext
+
     with transaction(engine, read_only=True) as connection:
         return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def _stored_revision(connection: Connection) -> str | None:
+    """The revision the staging version table records (None: no table, or not exactly one row: Alembic then
+    has the last word)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    version_num = column("version_num", String)
+    revisions = connection.execute(select(version_num).select_from(table(VERSION_TABLE))).scalars().all()
+    return revisions[0] if len(revisions) == 1 else None
