@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from woobridge.erp.port import ErpRecordError
 from woobridge.flows.engine import (
+    BindingValues,
     UnknownRecordError,
     backoff,
     digest,
@@ -152,9 +153,36 @@ async def test_bindings_for_a_page_in_one_call(db: StateDB, connection: Connecti
         run.bind("customer", "guest@example.com", "C-1")
         page = run.bindings("order", range(1, 1201))
         assert len(page) == 600 and page["1199"].erp_id == "SO-1199" and "2" not in page
+        digests = run.binding_digests("order", range(1, 1201))
+        assert digests == {store_id: binding.digest for store_id, binding in page.items()}
         assert set(run.bindings("customer", ["guest@example.com", "other@example.com"])) == {"guest@example.com"}
     async with open_run(db, outlet, "orders") as outlet_run:
         assert outlet_run.bindings("order", [1, 3]) == {}  # bindings are per connection
+        assert outlet_run.binding_digests("order", [1, 3]) == {}
+
+
+async def test_a_page_bound_at_once_resolves_its_errors(db: StateDB, connection: Connection) -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    async with open_run(db, connection, "orders") as run:
+        fixed = run.record_error("order", 2, "unknown SKU")
+        elsewhere = run.record_error("order", 9000, "unknown SKU")  # not in the page: stays open
+        other_resource = run.record_error("customer", 3, "invalid address")
+        page = [BindingValues(i, f"SO-{i}", f"N{i}", moment, f"d{i}") for i in range(1, 1201)]  # over one IN chunk
+        run.bind_many("order", page)
+        run.bind_many("order", [BindingValues(2, "SO-2", "N2", None, "changed")])
+        assert run.binding_digests("order", [1, "2", 1200, 1201]) == {"1": "d1", "2": "changed", "1200": "d1200"}
+        assert run.binding_digests("customer", [1, 2]) == {}
+        bound = run.binding("order", 600)
+        assert bound is not None and (bound.erp_id, bound.erp_document_no, bound.store_modified) == (
+            "SO-600",
+            "N600",
+            moment,
+        )
+    assert {e.id for e in list_errors(db)} == {elsewhere.id, other_resource.id}
+    resolved = get_error(db, fixed.id)
+    assert resolved.resolution == "synced" and resolved.next_retry_at is None
+    assert resolved.resolved_at is not None and resolved.resolved_at.tzinfo is not None
+    assert abs(resolved.resolved_at - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 def test_digest_is_stable_and_sees_changes() -> None:

@@ -58,7 +58,15 @@ from woobridge.flows.context import (
     resolve_connection,
     stored_cursor,
 )
-from woobridge.flows.engine import BindingValues, FlowRun, RunSummary, digest, open_run, retry_handler
+from woobridge.flows.engine import (
+    BindingValues,
+    FlowRun,
+    RunSummary,
+    bound_digests,
+    digest,
+    open_run,
+    retry_handler,
+)
 from woobridge.flows.order_mapping import OrderUnreadable, gmt_datetime, to_sales_order
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import Binding, RecordError
@@ -255,6 +263,13 @@ class _Bindings:
                 found.update((b.store_id, b) for b in session.scalars(query))
         return found
 
+    def digests(self, store_ids: Iterable[str]) -> dict[str, str | None]:
+        """The digest of each bound order, by store id (orders never bound are absent): all a page's decisions
+        need, read without loading whole bindings."""
+        if self.run is not None:
+            return self.run.binding_digests(RESOURCE, store_ids)
+        return bound_digests(self.db, self.connection.id, RESOURCE, store_ids)
+
 
 @dataclass
 class OrderWriter:
@@ -275,14 +290,14 @@ class OrderWriter:
         take a batch, e.g. Tryton; one order at a time otherwise); an order the ERP refuses is that order's record
         error."""
         keys = [_store_key(order) for order in orders]
-        known = self.bindings.of(keys)
+        bound = self.bindings.digests(keys)
         outcomes: list[OrderOutcome] = []
         to_write: list[_ToWrite] = []
         for order, key in zip(orders, keys, strict=True):
-            outcome, planned = self._plan(order, key, known.get(key))
+            outcome, planned = self._plan(order, key, key in bound, bound.get(key), index=len(outcomes))
             outcomes.append(outcome)
             if planned is not None:
-                to_write.append(replace(planned, index=len(outcomes) - 1))
+                to_write.append(planned)
         if self.run is None or not to_write:
             return outcomes
         results = put_sales_orders(self.erp, self.connection.name, [w.document for w in to_write])
@@ -297,23 +312,25 @@ class OrderWriter:
         self.run.bind_many(RESOURCE, written)
         return outcomes
 
-    def _plan(self, order: Any, key: str, binding: Binding | None) -> tuple[OrderOutcome, _ToWrite | None]:
-        """Decide and map one order: its outcome if nothing goes to the ERP, or the document to write (whose
-        outcome stands unless the ERP refuses it)."""
+    def _plan(
+        self, order: Any, key: str, bound: bool, bound_digest: str | None, *, index: int
+    ) -> tuple[OrderOutcome, _ToWrite | None]:
+        """Decide and map one order (the page's ``index``-th): its outcome if nothing goes to the ERP, or the
+        document to write (whose outcome stands unless the ERP refuses it)."""
         status = str(order.get("status", "")) if isinstance(order, Mapping) else ""
         number = str(order.get("number", "") or key) if isinstance(order, Mapping) else key
-        if not needs_document(status, binding is not None, self.settings):
+        if not needs_document(status, bound, self.settings):
             return OrderOutcome(key, number, status, "waiting"), None
         try:
             document = to_sales_order(order)
         except OrderUnreadable as error:
             return self._failed(key, number, status, error, order), None
         fingerprint = digest(document)
-        action = decide(binding.digest if binding else None, binding is not None, fingerprint)
+        action = decide(bound_digest, bound, fingerprint)
         outcome = OrderOutcome(key, number, status, action, document)
         if action == "unchanged" or self.run is None:
             return outcome, None
-        return outcome, _ToWrite(key, number, status, order, document, fingerprint)
+        return outcome, _ToWrite(key, number, status, order, document, fingerprint, index)
 
     def _failed(self, key: str, number: str, status: str, error: Exception, order: Any) -> OrderOutcome:
         message = error.reason if isinstance(error, OrderUnreadable) else str(error)
@@ -332,7 +349,7 @@ class _ToWrite:
     order: Any
     document: SalesOrder
     digest: str
-    index: int = 0  # its place in the page's outcomes
+    index: int  # its place in the page's outcomes
 
 
 def _store_key(order: Any) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
+import orjson
 import stamina
 
 from woobridge.woo.auth import MASK, Credentials, oauth_params, redact_text, redact_url
@@ -195,6 +196,22 @@ def _ssl_context(ca_file: str | None) -> ssl.SSLContext | bool:
     if ca_file is None:
         return True
     return ssl.create_default_context(cafile=ca_file)
+
+
+def parse_json(body: bytes) -> Any:
+    """A response body as JSON, as ``json.loads`` reads it; ``ValueError`` when it is not JSON (truncated…).
+
+    orjson parses a page of 100 orders about twice as fast as ``json.loads``, on the event loop's thread. What it
+    refuses and ``json.loads`` takes (NaN and Infinity, a UTF-8 byte order mark, a lone surrogate escape, another
+    encoding than UTF-8) goes to ``json.loads`` as before, so a body reads the same and a bad one fails the same.
+    One difference stays, on purpose: an integer beyond 64 bits becomes a float where ``json.loads`` keeps it
+    exact. PHP's ``json_encode`` never writes one (PHP's integers are 64-bit; larger numbers are floats, written
+    with an exponent or a fraction), and finding them first would cost as much as parsing.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -561,13 +578,11 @@ class WooClient:
         shown = response.extensions.get("woobridge_url") or redact_url(self._full(url, query))
         status = response.status_code
         content_type = response.headers.get("content-type", "")
-        secret = self.credentials.secret
-        text = redact_text(response.text, secret) if response.content else ""
         data: Any = None
         parsed = False
         if response.content and method != "HEAD":
             try:
-                data = json.loads(response.content)
+                data = parse_json(response.content)
                 parsed = True
             except ValueError:
                 parsed = False
@@ -575,19 +590,23 @@ class WooClient:
         if 200 <= status < 300:
             if method == "HEAD" or status == 204 or (not response.content and method != "GET"):
                 return WooResponse(status, response.headers, None, shown, method)
-            if not parsed:
-                looks_json = "json" in content_type
-                what = "truncated or invalid JSON" if looks_json else f"a {content_type or 'non-JSON'} page"
-                raise InvalidResponse(
-                    f"expected JSON from {route}, got {what}",
-                    status=status,
-                    content_type=content_type,
-                    snippet=text[:300],
-                    headers=response.headers,
-                    retryable=looks_json,
-                    **common,
-                )
-            return WooResponse(status, response.headers, data, shown, method)
+            if parsed:
+                return WooResponse(status, response.headers, data, shown, method)
+        # The body as text, secrets masked: only an error shows it (decoding and scanning a page of 100 orders
+        # for secrets was a tenth of the cost of reading it).
+        text = redact_text(response.text, self.credentials.secret) if response.content else ""
+        if 200 <= status < 300:  # a success whose body is not the JSON expected
+            looks_json = "json" in content_type
+            what = "truncated or invalid JSON" if looks_json else f"a {content_type or 'non-JSON'} page"
+            raise InvalidResponse(
+                f"expected JSON from {route}, got {what}",
+                status=status,
+                content_type=content_type,
+                snippet=text[:300],
+                headers=response.headers,
+                retryable=looks_json,
+                **common,
+            )
         retry_after = _retry_after(response.headers)
         cls = http_error_class(status)
         retryable = status in (429, 502, 503, 504)
