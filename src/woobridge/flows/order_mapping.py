@@ -23,29 +23,21 @@ record error (with the payload) and goes on.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
 
-from woobridge.documents import (
-    ZERO,
-    Address,
-    CouponLine,
-    CustomerRef,
-    FeeLine,
-    SalesOrder,
-    SalesOrderLine,
-    ShippingLine,
-    TaxAmount,
-)
+from woobridge.documents import ZERO, Address, SalesOrder
 
 # A unit price is subtotal ÷ quantity: keep enough places for the ERP to multiply back to the subtotal.
 UNIT_PRICE_PLACES = Decimal("0.000001")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+# Read once: pydantic builds the model's field table anew on every ``Address.model_fields``.
+_ADDRESS_FIELDS = tuple(Address.model_fields)
 
 
 class OrderUnreadable(ValueError):
@@ -60,40 +52,55 @@ class OrderUnreadable(ValueError):
 # -- reading values -----------------------------------------------------------------------------------------------
 
 
-def money(value: Any, where: str) -> Decimal:
+def _at(where: str, field: str) -> str:
+    """Where a value is, for a message: ``where`` (e.g. "line_items[2]") and its ``field`` in there, if any.
+
+    The value readers take both and join them only to say what is wrong: formatting every field's place up front
+    cost more than reading most values."""
+    return f"{where}.{field}" if field else where
+
+
+def money(value: Any, where: str, field: str = "") -> Decimal:
     """A WooCommerce amount ("12.50", "5", "", 16.99, 25) as a Decimal; "" and None are zero."""
-    if value is None or value == "":
+    # Nearly every amount is a decimal string: it is tested first (this runs some twenty times an order).
+    if isinstance(value, str):
+        if not value:
+            return ZERO
+        written = value.strip()
+    elif value is None:
         return ZERO
-    if isinstance(value, bool):
-        raise OrderUnreadable(f"{where}: expected an amount, got {value!r}")
-    if isinstance(value, float):
-        value = repr(value)
+    elif isinstance(value, bool):
+        raise OrderUnreadable(f"{_at(where, field)}: expected an amount, got {value!r}")
+    else:
+        if isinstance(value, float):
+            value = repr(value)
+        written = str(value).strip()
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(written)
     except InvalidOperation:
-        raise OrderUnreadable(f"{where}: {value!r} is not an amount") from None
+        raise OrderUnreadable(f"{_at(where, field)}: {value!r} is not an amount") from None
     if not amount.is_finite():
-        raise OrderUnreadable(f"{where}: {value!r} is not an amount")
+        raise OrderUnreadable(f"{_at(where, field)}: {value!r} is not an amount")
     return amount
 
 
-def quantity(value: Any, where: str) -> Decimal:
-    amount = money(value, where)
+def quantity(value: Any, where: str, field: str = "") -> Decimal:
+    amount = money(value, where, field)
     if amount <= 0:
-        raise OrderUnreadable(f"{where}: quantity must be positive, got {value!r}")
+        raise OrderUnreadable(f"{_at(where, field)}: quantity must be positive, got {value!r}")
     return amount
 
 
-def whole_number(value: Any, where: str, *, default: int | None = None) -> int:
+def whole_number(value: Any, where: str, field: str = "", *, default: int | None = None) -> int:
     if value in (None, "") and default is not None:
         return default
     if isinstance(value, bool):
-        raise OrderUnreadable(f"{where}: expected a number, got {value!r}")
+        raise OrderUnreadable(f"{_at(where, field)}: expected a number, got {value!r}")
     if isinstance(value, int):
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
-    raise OrderUnreadable(f"{where}: expected a whole number, got {value!r}")
+    raise OrderUnreadable(f"{_at(where, field)}: expected a whole number, got {value!r}")
 
 
 def text(value: Any) -> str:
@@ -117,6 +124,8 @@ def optional_gmt_datetime(value: Any, where: str) -> datetime | None:
 
 
 def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # what JSON gives: spares the Mapping check, an abstract class's (slower)
+        return value
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -132,42 +141,70 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
+def _items(order: Mapping[str, Any], name: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+    """The objects of one of the order's lists (``line_items``…), each with where it is ("line_items[2]")."""
+    for index, item in enumerate(_list(order.get(name), name)):
+        where = f"{name}[{index}]"
+        yield _object(item, where), where
+
+
 # -- parts of an order ---------------------------------------------------------------------------------------------
+#
+# Each part is read into the plain fields of its document (a dict), and the whole order is validated once, as one
+# SalesOrder, at the end: the same document as validating each line, tax and address as a model of its own, which
+# made some nine validations an order, each with its own Python call and overhead.
+
+Fields = dict[str, Any]
+
+
+class TaxRates:
+    """The order's ``tax_lines`` by rate id (code, label, percentage, compound), each described once for the lines
+    that name it: an order's lines usually share one or two rates."""
+
+    def __init__(self, order: Mapping[str, Any]) -> None:
+        self.lines: dict[int, Mapping[str, Any]] = {}
+        for line, where in _items(order, "tax_lines"):
+            self.lines[whole_number(line.get("rate_id"), where, "rate_id")] = line
+        self._described: dict[int, Fields] = {}
+
+    def describe(self, rate_id: int) -> Fields:
+        """What a TaxAmount says of the rate besides its amount (a rate missing from ``tax_lines`` has no code)."""
+        described = self._described.get(rate_id)
+        if described is None:
+            rate = self.lines.get(rate_id, {})
+            percent = rate.get("rate_percent")
+            described = {
+                "rate_code": text(rate.get("rate_code")),
+                "label": text(rate.get("label")),
+                "rate_percent": None if percent in (None, "") else money(percent, f"tax rate {rate_id} rate_percent"),
+                "compound": bool(rate.get("compound", False)),
+            }
+            self._described[rate_id] = described
+        return described
 
 
 def tax_rates(order: Mapping[str, Any]) -> dict[int, Mapping[str, Any]]:
     """The order's ``tax_lines`` by rate id: code, label, percentage, compound."""
-    rates: dict[int, Mapping[str, Any]] = {}
-    for index, line in enumerate(_list(order.get("tax_lines"), "tax_lines")):
-        line = _object(line, f"tax_lines[{index}]")
-        rates[whole_number(line.get("rate_id"), f"tax_lines[{index}].rate_id")] = line
-    return rates
+    return TaxRates(order).lines
 
 
-def line_taxes(taxes: Any, rates: Mapping[int, Mapping[str, Any]], where: str) -> tuple[TaxAmount, ...]:
-    """A line's ``taxes[]`` ({id, total, subtotal}) as one TaxAmount per rate, described from ``tax_lines``.
+def line_taxes(taxes: Any, rates: TaxRates, where: str) -> list[Fields]:
+    """A line's ``taxes[]`` ({id, total, subtotal}) as the fields of one TaxAmount per rate, described from
+    ``tax_lines``.
 
     An entry whose total is empty is a rate that applied before coupons only; it carries no tax and is left out.
     """
     found = []
     for index, entry in enumerate(_list(taxes, where)):
-        entry = _object(entry, f"{where}[{index}]")
+        entry_where = f"{where}[{index}]"
+        entry = _object(entry, entry_where)
         if entry.get("total") in (None, ""):
             continue
-        rate_id = whole_number(entry.get("id"), f"{where}[{index}].id")
-        rate = rates.get(rate_id, {})
-        percent = rate.get("rate_percent")
+        rate_id = whole_number(entry.get("id"), entry_where, "id")
         found.append(
-            TaxAmount(
-                rate_id=rate_id,
-                rate_code=text(rate.get("rate_code")),
-                label=text(rate.get("label")),
-                rate_percent=None if percent in (None, "") else money(percent, f"tax rate {rate_id} rate_percent"),
-                compound=bool(rate.get("compound", False)),
-                amount=money(entry.get("total"), f"{where}[{index}].total"),
-            )
+            {"rate_id": rate_id, **rates.describe(rate_id), "amount": money(entry.get("total"), entry_where, "total")}
         )
-    return tuple(found)
+    return found
 
 
 def variation_attributes(line: Mapping[str, Any]) -> dict[str, str]:
@@ -190,61 +227,68 @@ def variation_attributes(line: Mapping[str, Any]) -> dict[str, str]:
     return attributes
 
 
-def sales_order_line(line: Mapping[str, Any], rates: Mapping[int, Mapping[str, Any]], where: str) -> SalesOrderLine:
-    count = quantity(line.get("quantity"), f"{where}.quantity")
-    subtotal = money(line.get("subtotal"), f"{where}.subtotal")
-    total = money(line.get("total"), f"{where}.total")
-    return SalesOrderLine(
-        store_line_id=whole_number(line.get("id"), f"{where}.id"),
-        sku=text(line.get("sku")).strip(),
-        store_product_id=whole_number(line.get("product_id"), f"{where}.product_id", default=0),
-        store_variation_id=whole_number(line.get("variation_id"), f"{where}.variation_id", default=0),
-        name=text(line.get("name")),
-        quantity=count,
-        unit_price=(subtotal / count).quantize(UNIT_PRICE_PLACES),
-        subtotal=subtotal,
-        discount=subtotal - total,
-        total=total,
-        tax_total=money(line.get("total_tax"), f"{where}.total_tax"),
-        taxes=line_taxes(line.get("taxes"), rates, f"{where}.taxes"),
-        attributes=variation_attributes(line),
-    )
+def sales_order_line(line: Mapping[str, Any], rates: TaxRates, where: str) -> Fields:
+    """The fields of a SalesOrderLine."""
+    count = quantity(line.get("quantity"), where, "quantity")
+    subtotal = money(line.get("subtotal"), where, "subtotal")
+    total = money(line.get("total"), where, "total")
+    return {
+        "store_line_id": whole_number(line.get("id"), where, "id"),
+        "sku": text(line.get("sku")).strip(),
+        "store_product_id": whole_number(line.get("product_id"), where, "product_id", default=0),
+        "store_variation_id": whole_number(line.get("variation_id"), where, "variation_id", default=0),
+        "name": text(line.get("name")),
+        "quantity": count,
+        "unit_price": (subtotal / count).quantize(UNIT_PRICE_PLACES),
+        "subtotal": subtotal,
+        "discount": subtotal - total,
+        "total": total,
+        "tax_total": money(line.get("total_tax"), where, "total_tax"),
+        "taxes": line_taxes(line.get("taxes"), rates, f"{where}.taxes"),
+        "attributes": variation_attributes(line),
+    }
 
 
-def shipping_line(line: Mapping[str, Any], rates: Mapping[int, Mapping[str, Any]], where: str) -> ShippingLine:
-    return ShippingLine(
-        store_line_id=whole_number(line.get("id"), f"{where}.id"),
-        method_id=text(line.get("method_id")),
-        method_title=text(line.get("method_title")),
-        total=money(line.get("total"), f"{where}.total"),
-        tax_total=money(line.get("total_tax"), f"{where}.total_tax"),
-        taxes=line_taxes(line.get("taxes"), rates, f"{where}.taxes"),
-    )
+def shipping_line(line: Mapping[str, Any], rates: TaxRates, where: str) -> Fields:
+    """The fields of a ShippingLine."""
+    return {
+        "store_line_id": whole_number(line.get("id"), where, "id"),
+        "method_id": text(line.get("method_id")),
+        "method_title": text(line.get("method_title")),
+        "total": money(line.get("total"), where, "total"),
+        "tax_total": money(line.get("total_tax"), where, "total_tax"),
+        "taxes": line_taxes(line.get("taxes"), rates, f"{where}.taxes"),
+    }
 
 
-def fee_line(line: Mapping[str, Any], rates: Mapping[int, Mapping[str, Any]], where: str) -> FeeLine:
-    return FeeLine(
-        store_line_id=whole_number(line.get("id"), f"{where}.id"),
-        name=text(line.get("name")),
-        total=money(line.get("total"), f"{where}.total"),
-        tax_total=money(line.get("total_tax"), f"{where}.total_tax"),
-        taxes=line_taxes(line.get("taxes"), rates, f"{where}.taxes"),
-    )
+def fee_line(line: Mapping[str, Any], rates: TaxRates, where: str) -> Fields:
+    """The fields of a FeeLine."""
+    return {
+        "store_line_id": whole_number(line.get("id"), where, "id"),
+        "name": text(line.get("name")),
+        "total": money(line.get("total"), where, "total"),
+        "tax_total": money(line.get("total_tax"), where, "total_tax"),
+        "taxes": line_taxes(line.get("taxes"), rates, f"{where}.taxes"),
+    }
 
 
-def coupon_line(line: Mapping[str, Any], where: str) -> CouponLine:
-    return CouponLine(
-        code=text(line.get("code")),
-        discount=money(line.get("discount"), f"{where}.discount"),
-        discount_tax=money(line.get("discount_tax"), f"{where}.discount_tax"),
-    )
+def coupon_line(line: Mapping[str, Any], where: str) -> Fields:
+    """The fields of a CouponLine."""
+    return {
+        "code": text(line.get("code")),
+        "discount": money(line.get("discount"), where, "discount"),
+        "discount_tax": money(line.get("discount_tax"), where, "discount_tax"),
+    }
 
 
-def address(value: Any, where: str) -> Address:
-    """A billing or shipping address. Refused (``OrderUnreadable``) when its country is not an ISO 3166-1 alpha-2
-    code or its e-mail is not an address: the ERP could not ship to or invoice it."""
+def address_fields(value: Any, where: str) -> dict[str, str]:
+    """The fields of a billing or shipping address (see :func:`address`)."""
     fields = _object(value, where)
-    known = {name: text(fields.get(name)).strip() for name in Address.model_fields if name in fields}
+    known: dict[str, str] = {}
+    for name in _ADDRESS_FIELDS:
+        if name in fields:
+            field = fields[name]
+            known[name] = "" if field is None else str(field).strip()  # text(), inline: eleven fields, twice an order
     country = known.get("country", "")
     if country and not _COUNTRY.fullmatch(country.upper()):
         raise OrderUnreadable(f"invalid address: {where}.country {country!r} is not a two-letter ISO country code")
@@ -253,17 +297,25 @@ def address(value: Any, where: str) -> Address:
     email = known.get("email", "")
     if email and not _EMAIL.fullmatch(email):
         raise OrderUnreadable(f"invalid address: {where}.email {email!r} is not an e-mail address")
-    return Address(**known)
+    return known
 
 
-def customer_ref(order: Mapping[str, Any], billing: Address) -> CustomerRef:
-    """The buyer: a registered customer by id, or a guest (customer_id 0) by normalised billing e-mail."""
-    name = " ".join(part for part in (billing.first_name, billing.last_name) if part) or billing.company
-    return CustomerRef(
-        store_customer_id=whole_number(order.get("customer_id"), "customer_id", default=0),
-        email=billing.email,
-        name=name,
-    )
+def address(value: Any, where: str) -> Address:
+    """A billing or shipping address. Refused (``OrderUnreadable``) when its country is not an ISO 3166-1 alpha-2
+    code or its e-mail is not an address: the ERP could not ship to or invoice it."""
+    return Address(**address_fields(value, where))
+
+
+def customer_ref(order: Mapping[str, Any], billing: Mapping[str, str]) -> Fields:
+    """The buyer (the fields of a CustomerRef): a registered customer by id, or a guest (customer_id 0) by
+    normalised billing e-mail (CustomerRef normalises it)."""
+    first_name, last_name = billing.get("first_name", ""), billing.get("last_name", "")
+    name = " ".join(part for part in (first_name, last_name) if part) or billing.get("company", "")
+    return {
+        "store_customer_id": whole_number(order.get("customer_id"), "customer_id", default=0),
+        "email": billing.get("email", ""),
+        "name": name,
+    }
 
 
 def lines_sum(document: SalesOrder) -> Decimal:
@@ -304,53 +356,44 @@ def to_sales_order(order: Any) -> SalesOrder:
 
 
 def _to_sales_order(order: Mapping[str, Any], order_id: int) -> SalesOrder:
-    rates = tax_rates(order)
-    billing = address(order.get("billing"), "billing")
-    shipping = address(order.get("shipping"), "shipping")
+    rates = TaxRates(order)
+    billing = address_fields(order.get("billing"), "billing")
+    shipping = address_fields(order.get("shipping"), "shipping")
     currency = text(order.get("currency")).strip().upper()
     if not currency:
         raise OrderUnreadable("the order has no currency")
-    lines = tuple(
-        sales_order_line(_object(line, f"line_items[{i}]"), rates, f"line_items[{i}]")
-        for i, line in enumerate(_list(order.get("line_items"), "line_items"))
-    )
-    shipping_lines = tuple(
-        shipping_line(_object(line, f"shipping_lines[{i}]"), rates, f"shipping_lines[{i}]")
-        for i, line in enumerate(_list(order.get("shipping_lines"), "shipping_lines"))
-    )
-    fees = tuple(
-        fee_line(_object(line, f"fee_lines[{i}]"), rates, f"fee_lines[{i}]")
-        for i, line in enumerate(_list(order.get("fee_lines"), "fee_lines"))
-    )
-    coupons = tuple(
-        coupon_line(_object(line, f"coupon_lines[{i}]"), f"coupon_lines[{i}]")
-        for i, line in enumerate(_list(order.get("coupon_lines"), "coupon_lines"))
-    )
+    lines = [sales_order_line(line, rates, where) for line, where in _items(order, "line_items")]
+    shipping_lines = [shipping_line(line, rates, where) for line, where in _items(order, "shipping_lines")]
+    fees = [fee_line(line, rates, where) for line, where in _items(order, "fee_lines")]
+    coupons = [coupon_line(line, where) for line, where in _items(order, "coupon_lines")]
     total = money(order.get("total"), "total")
-    document = SalesOrder(
-        store_order_id=order_id,
-        number=text(order.get("number")) or str(order_id),
-        status=text(order.get("status")),
-        currency=currency,
-        created_at=gmt_datetime(order.get("date_created_gmt"), "date_created_gmt"),
-        modified_at=gmt_datetime(order.get("date_modified_gmt") or order.get("date_created_gmt"), "date_modified_gmt"),
-        paid_at=optional_gmt_datetime(order.get("date_paid_gmt"), "date_paid_gmt"),
-        customer=customer_ref(order, billing),
-        billing=billing,
-        shipping=shipping,
-        payment_method=text(order.get("payment_method")),
-        payment_method_title=text(order.get("payment_method_title")),
-        transaction_id=text(order.get("transaction_id")),
-        prices_include_tax=bool(order.get("prices_include_tax", False)),
-        customer_note=text(order.get("customer_note")),
-        lines=lines,
-        shipping_lines=shipping_lines,
-        fees=fees,
-        coupons=coupons,
-        discount_total=money(order.get("discount_total"), "discount_total"),
-        shipping_total=money(order.get("shipping_total"), "shipping_total"),
-        total_tax=money(order.get("total_tax"), "total_tax"),
-        total=total,
-    )
+    fields: Fields = {
+        "store_order_id": order_id,
+        "number": text(order.get("number")) or str(order_id),
+        "status": text(order.get("status")),
+        "currency": currency,
+        "created_at": gmt_datetime(order.get("date_created_gmt"), "date_created_gmt"),
+        "modified_at": gmt_datetime(
+            order.get("date_modified_gmt") or order.get("date_created_gmt"), "date_modified_gmt"
+        ),
+        "paid_at": optional_gmt_datetime(order.get("date_paid_gmt"), "date_paid_gmt"),
+        "customer": customer_ref(order, billing),
+        "billing": billing,
+        "shipping": shipping,
+        "payment_method": text(order.get("payment_method")),
+        "payment_method_title": text(order.get("payment_method_title")),
+        "transaction_id": text(order.get("transaction_id")),
+        "prices_include_tax": bool(order.get("prices_include_tax", False)),
+        "customer_note": text(order.get("customer_note")),
+        "lines": lines,
+        "shipping_lines": shipping_lines,
+        "fees": fees,
+        "coupons": coupons,
+        "discount_total": money(order.get("discount_total"), "discount_total"),
+        "shipping_total": money(order.get("shipping_total"), "shipping_total"),
+        "total_tax": money(order.get("total_tax"), "total_tax"),
+        "total": total,
+    }
+    document = SalesOrder.model_validate(fields)
     adjustment = total - lines_sum(document)
     return document.model_copy(update={"rounding_adjustment": adjustment}) if adjustment else document
