@@ -4,14 +4,16 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from woobridge.documents import (
@@ -26,7 +28,9 @@ from woobridge.documents import (
 )
 from woobridge.erp import ErpPort, ErpRecordError, ErpUnavailable, open_erp
 from woobridge.erp.port import Acknowledgement, ErpRef, SalesOrderBatches, put_sales_orders
-from woobridge.erp.staging import StagingErp
+from woobridge.erp.staging import StagingErp, adapter, metadata
+from woobridge.erp.staging import rows as staging_rows
+from woobridge.erp.staging.models import sales_order_lines, sales_orders
 
 from .conftest import Database, make_customer, make_order, make_refund
 
@@ -748,3 +752,114 @@ def test_the_same_order_twice_in_a_page_is_one_row_with_the_later_version(stagin
     assert first.created and not second.created and first.erp_id == second.erp_id  # type: ignore[union-attr]
     assert sql(staging, "SELECT revision, status FROM sales_orders") == [{"revision": 2, "status": "completed"}]
     assert len(sql(staging, "SELECT id FROM sales_order_lines")) == 6
+
+
+# -- what the page writes: the values SQLAlchemy's Core would write ----------------------------------------------------
+
+
+def _stored(erp: StagingErp, table: str, where: str) -> list[dict[str, str]]:
+    """The rows as the database holds them, in id order: each value with its storage type, as text (no driver
+    conversion). ``where`` is SQL written by the test."""
+    columns = [column.name for column in metadata.tables[table].columns]
+    with erp.engine.begin() as db:
+        if db.dialect.name == "sqlite":
+            shown = [f"typeof({c}) || ':' || quote({c}) AS {c}" for c in columns]
+        else:
+            shown = [f"pg_typeof({c})::text || ':' || coalesce({c}::text, 'NULL') AS {c}" for c in columns]
+        query = f"SELECT {', '.join(shown)} FROM {table} WHERE {where} ORDER BY id"  # noqa: S608
+        return [dict(row._mapping) for row in db.execute(text(query))]
+
+
+def test_a_page_writes_the_values_sqlalchemy_would_write(staging: StagingErp, monkeypatch: pytest.MonkeyPatch) -> None:
+    # put_sales_orders hands the driver values it converted itself (one executemany, no per-row processing by the
+    # Core): they must be the very values an INSERT through the Core writes, type for type, on every database.
+    now = datetime(2025, 3, 2, 8, 30, 15, 250_000, tzinfo=UTC)
+    monkeypatch.setattr(adapter, "_now", lambda: now)
+    order = make_order(101, paid_at=None, created_at=datetime(2025, 3, 1, 10, 0, 0, 123_456, tzinfo=UTC))
+    [ref] = staging.put_sales_orders("shop", [order])
+    assert isinstance(ref, ErpRef)
+
+    header = staging_rows.sales_order_row("shop", order.model_copy(update={"store_order_id": 9101}))
+    with staging.engine.begin() as db:
+        core = {**header, "document": json.loads(header["document"]), "revision": 1, "erp_status": "new"}
+        inserted = db.execute(insert(sales_orders), {**core, "created_at": now, "updated_at": now})
+        row_id = inserted.inserted_primary_key[0]  # type: ignore[index]
+        db.execute(
+            insert(sales_order_lines),
+            [
+                {
+                    **line,
+                    "taxes": json.loads(line["taxes"]),
+                    "attributes": json.loads(line["attributes"]),
+                    "sales_order_id": row_id,
+                }
+                for line in staging_rows.sales_order_lines(order)
+            ],
+        )
+
+    [ours] = _stored(staging, "sales_orders", "store_order_id = 101")
+    [core_row] = _stored(staging, "sales_orders", "store_order_id = 9101")
+    for name in ("id", "store_order_id", "document"):
+        del ours[name], core_row[name]
+    assert ours == core_row
+    ours_lines = _stored(staging, "sales_order_lines", f"sales_order_id = {ref.erp_id}")
+    core_lines = _stored(staging, "sales_order_lines", f"sales_order_id = {row_id}")
+    for line in (*ours_lines, *core_lines):
+        del line["id"], line["sales_order_id"]
+    by_line_no = itemgetter("line_no")
+    assert sorted(ours_lines, key=by_line_no) == sorted(core_lines, key=by_line_no) and len(ours_lines) == 6
+    # The document column: the same JSON value (pydantic writes it more compactly than json.dumps).
+    [documents] = sql(staging, "SELECT document FROM sales_orders WHERE store_order_id = 101")
+    stored = documents["document"]
+    assert (json.loads(stored) if isinstance(stored, str) else stored) == order.model_dump(mode="json")
+
+
+def test_a_document_stored_by_an_older_woobridge_is_the_same_document(staging: StagingErp) -> None:
+    # Older versions stored json.dumps' text (spaced, non-ASCII escaped): the same order put again is unchanged.
+    order = make_order()
+    staging.put_sales_orders("shop", [order])
+    sql(staging, "UPDATE sales_orders SET document = :text", text=json.dumps(order.model_dump(mode="json")))
+    staging.put_sales_orders("shop", [order])
+    staging.put_sales_order("shop", order)
+    assert sql(staging, "SELECT revision, erp_status FROM sales_orders") == [{"revision": 1, "erp_status": "new"}]
+    staging.put_sales_orders("shop", [make_order(status="completed")])
+    assert sql(staging, "SELECT revision, status FROM sales_orders") == [{"revision": 2, "status": "completed"}]
+
+
+def test_the_refusals_of_a_page_are_those_of_one_order_at_a_time(staging: StagingErp) -> None:
+    # A page is measured column by column, and only a page with a value that may not fit is checked order by
+    # order: each refused order gets the error a single put gives it, the others are written.
+    line = make_order().lines[0]
+    bad = {
+        102: make_order(102, billing=make_order().billing.model_copy(update={"postcode": "9" * 41})),
+        104: make_order(104, lines=(line.model_copy(update={"unit_price": Decimal("-1e12")}),)),
+        105: make_order(105, lines=(line.model_copy(update={"quantity": Decimal("NaN")}),)),
+        107: make_order(107, currency="E" * 9),
+    }
+    page = [bad.get(order_id) or make_order(order_id) for order_id in range(101, 109)]
+    results = staging.put_sales_orders("shop", page)
+    for order, result in zip(page, results, strict=True):
+        if order.store_order_id in bad:
+            with pytest.raises(ErpRecordError) as single:
+                staging.put_sales_order("shop", order)
+            assert isinstance(result, ErpRecordError) and str(result) == str(single.value)
+        else:
+            assert isinstance(result, ErpRef) and result.created
+    assert len(sql(staging, "SELECT id FROM sales_orders")) == 4
+
+
+def test_a_page_is_measured_column_by_column_and_anything_unusual_is_checked_row_by_row() -> None:
+    header = staging_rows.sales_order_row("shop", make_order())
+    lines = staging_rows.sales_order_lines(make_order())
+    assert staging_rows.all_fit(sales_orders, [header, header]) and staging_rows.all_fit(sales_order_lines, lines)
+    unusual = [
+        {**header, "currency": "E" * 9},  # too long
+        {**header, "total": Decimal("-1e12")},  # out of range
+        {**header, "total": Decimal("NaN")},  # not a number
+        {**header, "erp_document_no": "x" * 65},  # a column the first row lacks
+        {**header, "order_number": None},  # fits (check_fits passes None), but not what the column should hold
+    ]
+    for row in unusual:
+        assert not staging_rows.all_fit(sales_orders, [header, row])
+    staging_rows.check_fits(sales_orders, unusual[-1], "order 101")
+    assert not staging_rows.all_fit(sales_order_lines, [*lines, {**lines[0], "sku": "X" * 101}])

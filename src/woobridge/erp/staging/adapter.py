@@ -7,12 +7,16 @@ and connections can share one staging database.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from operator import itemgetter
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     URL,
@@ -22,18 +26,23 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     type_coerce,
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ColumnElement, Insert, Update
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import NullType
 
 from woobridge.documents import ZERO, CreditMemo, Customer, Item, SalesOrder, Shipment, StockLevel
@@ -122,8 +131,7 @@ class StagingErp:
         def work(db: Connection) -> ErpRef:
             if self.require_known_items:
                 self._check_known_items(db, connection, order)
-            key = and_(sales_orders.c.connection == connection, sales_orders.c.store_order_id == order.store_order_id)
-            return _upsert_document(db, sales_orders, key, header, sales_order_lines, "sales_order_id", lines)
+            return _upsert_sales_orders(db, connection, [(0, header, lines)])[0]
 
         return self._write(work, also)
 
@@ -141,20 +149,22 @@ class StagingErp:
         except ErpRecordError as error:
             return [error for _ in orders]
         results: dict[int, ErpRef | ErpRecordError] = {}
-        prepared: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]] = []
-        for index, order in enumerate(orders):
-            try:
-                header, lines = self._sales_order_rows(connection, order)
-            except ErpRecordError as error:
-                results[index] = error
-                continue
-            prepared.append((index, order, header, lines))
+        prepared = [
+            (index, order, rows.sales_order_row(connection, order), rows.sales_order_lines(order))
+            for index, order in enumerate(orders)
+        ]
+        # The whole page's values measured at once; only when one may not fit are the orders checked one by one,
+        # each refused with the error check_fits names.
+        if not (
+            rows.all_fit(sales_orders, [header for _index, _order, header, _lines in prepared])
+            and rows.all_fit(sales_order_lines, [line for _index, _order, _header, lines in prepared for line in lines])
+        ):
+            prepared = self._fitting_only(prepared, results)
 
         def put(db: Connection, order: SalesOrder, header: rows.Row, lines: list[rows.Row]) -> ErpRef:
             if self.require_known_items:
                 self._check_known_items(db, connection, order)
-            key = and_(sales_orders.c.connection == connection, sales_orders.c.store_order_id == order.store_order_id)
-            return _upsert_document(db, sales_orders, key, header, sales_order_lines, "sales_order_id", lines)
+            return _upsert_sales_orders(db, connection, [(0, header, lines)])[0]
 
         if prepared:
             with transaction(self.engine) as db:
@@ -187,14 +197,28 @@ class StagingErp:
             known.append(entry)
         return known
 
+    def _fitting_only(
+        self,
+        prepared: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]],
+        results: dict[int, ErpRef | ErpRecordError],
+    ) -> list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]]:
+        """The orders whose rows fit their columns; the others become their ``ErpRecordError``."""
+        fitting: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]] = []
+        for entry in prepared:
+            index, order, header, lines = entry
+            try:
+                _check_sales_order_fits(order, header, lines)
+            except ErpRecordError as error:
+                results[index] = error
+                continue
+            fitting.append(entry)
+        return fitting
+
     def _sales_order_rows(self, connection: str, order: SalesOrder) -> tuple[rows.Row, list[rows.Row]]:
         """The order's header and line rows, checked to fit their columns (``ErpRecordError`` if one does not)."""
-        what = f"order {order.store_order_id}"
         header = rows.sales_order_row(connection, order)
         lines = rows.sales_order_lines(order)
-        rows.check_fits(sales_orders, header, what)
-        for line in lines:
-            rows.check_fits(sales_order_lines, line, f"{what}, line {line['line_no']}")
+        _check_sales_order_fits(order, header, lines)
         return header, lines
 
     def find_sales_order(self, connection: str, store_order_id: int) -> ErpRef | None:
@@ -583,6 +607,13 @@ def _check_connection(connection: str) -> None:
         raise ErpRecordError(f"connection name {connection!r} must have 1 to {CONNECTION} characters")
 
 
+def _check_sales_order_fits(order: SalesOrder, header: rows.Row, lines: Sequence[rows.Row]) -> None:
+    what = f"order {order.store_order_id}"
+    rows.check_fits(sales_orders, header, what)
+    for line in lines:
+        rows.check_fits(sales_order_lines, line, f"{what}, line {line['line_no']}")
+
+
 def _for_connection(table: Table, connection: str) -> ColumnElement[bool]:
     return or_(table.c.connection == connection, table.c.connection.is_(None))
 
@@ -619,11 +650,8 @@ def _in_savepoint(db: Connection, work: Callable[[], ErpRef]) -> ErpRef | ErpRec
 def _upsert_sales_order_page(
     db: Connection, connection: str, page: Sequence[tuple[int, rows.Row, list[rows.Row]]]
 ) -> dict[int, ErpRef] | None:
-    """A page of sales orders (index, header, lines) upserted in a handful of statements: one SELECT of the rows
-    already there, one multi-row INSERT of the new headers, one UPDATE (executemany) of the changed ones, one
-    DELETE of their old lines and one INSERT of every new line. Same rules as ``_upsert_document`` order by order
-    (a new order: revision 1, ``new``; a changed one: revision + 1, ``updated`` unless still ``new``; an identical
-    one: untouched). Refs by index.
+    """A page of sales orders (index, header, lines) upserted in a handful of statements (see
+    ``_upsert_sales_orders``). Refs by index.
 
     None when the page must go order by order instead (each in its savepoint, so that a refused order is its own
     error and a unique-key race is settled by reading again): the same store order twice in the page, or a
@@ -636,29 +664,35 @@ def _upsert_sales_order_page(
         return None
     try:
         with db.begin_nested():
-            return _upsert_sales_order_statements(db, connection, page, store_ids)
+            return _upsert_sales_orders(db, connection, page)
     except (sa_exc.IntegrityError, sa_exc.DataError) as error:
         log.debug("a page of sales orders goes order by order: %s", " ".join(str(error.orig).split()))
         return None
 
 
-def _upsert_sales_order_statements(
-    db: Connection, connection: str, page: Sequence[tuple[int, rows.Row, list[rows.Row]]], store_ids: list[int]
+def _upsert_sales_orders(
+    db: Connection, connection: str, page: Sequence[tuple[int, rows.Row, list[rows.Row]]]
 ) -> dict[int, ErpRef]:
-    existing: dict[int, Row[*tuple[Any, ...]]] = {}
-    columns = (
-        sales_orders.c.id,
-        sales_orders.c.store_order_id,
-        sales_orders.c.erp_status,
-        sales_orders.c.erp_document_no,
-        sales_orders.c.document,
-    )
-    for start in range(0, len(store_ids), _IN_CHUNK):
-        query = select(*columns).where(
-            sales_orders.c.connection == connection,
-            sales_orders.c.store_order_id.in_(store_ids[start : start + _IN_CHUNK]),
+    """Sales orders (index, header, lines; each store order once) inserted, or updated when their document
+    changed: one SELECT of the rows already there, one INSERT (executemany) of the new headers and one SELECT of
+    their ids, one UPDATE (executemany) of the changed ones, one DELETE of their old lines and one INSERT of every
+    new line. A new order: revision 1, ``new``; a changed one: revision + 1, ``updated`` unless still ``new``
+    (its lines replaced); an identical one: untouched. Refs by index. Used for one order too (``put_sales_order``
+    and a page's order-by-order fallback), so every sales order is written the same way."""
+    store_ids = [header["store_order_id"] for _index, header, _lines in page]
+    existing = {
+        row.store_order_id: row
+        for row in _sales_orders_of(
+            db,
+            connection,
+            store_ids,
+            sales_orders.c.erp_status,
+            sales_orders.c.erp_document_no,
+            # As stored, for _same_document (the column's JSON type would decode every stored document).
+            cast(sales_orders.c.document, Text).label("document"),
+            lock=True,
         )
-        existing.update((row.store_order_id, row) for row in db.execute(query.with_for_update()))
+    }
     now = _now()
     refs: dict[int, ErpRef] = {}
     fresh: list[tuple[int, rows.Row, list[rows.Row]]] = []
@@ -669,45 +703,161 @@ def _upsert_sales_order_statements(
             fresh.append((index, header, lines))
             continue
         refs[index] = ErpRef(str(found.id), found.erp_document_no or "", created=False)
-        if found.document != header["document"]:
+        if not _same_document(found.document, header["document"]):
             changed.append((found, header, lines))
     new_lines: list[rows.Row] = []
     if fresh:
-        # Parameters, not .values(): one cached statement, sent as multi-row INSERTs returning the ids in order.
-        inserted = db.execute(
-            insert(sales_orders).returning(sales_orders.c.id, sort_by_parameter_order=True),
-            [
-                {**header, "revision": 1, "erp_status": "new", "created_at": now, "updated_at": now}
-                for _index, header, _lines in fresh
-            ],
+        new_headers = [header for _index, header, _lines in fresh]
+        _insert_many(
+            db,
+            sales_orders,
+            new_headers,
+            same={"revision": 1, "erp_status": "new", "created_at": now, "updated_at": now},
         )
-        for (index, _header, lines), row_id in zip(fresh, inserted.scalars().all(), strict=True):
+        # The new rows' ids by their key (this transaction holds the keys: another worker's insert of one of
+        # them fails on the unique key) — cheaper than an INSERT … RETURNING, which SQLite runs row by row when
+        # the ids must come back in order.
+        fresh_ids = [header["store_order_id"] for _index, header, _lines in fresh]
+        row_ids = {row.store_order_id: row.id for row in _sales_orders_of(db, connection, fresh_ids)}
+        for index, header, lines in fresh:
+            row_id = row_ids[header["store_order_id"]]
             refs[index] = ErpRef(str(row_id), "", created=True)
-            new_lines.extend({**line, "sales_order_id": row_id} for line in lines)
+            _set_parent(lines, row_id)
+            new_lines.extend(lines)
     if changed:
-        db.execute(
-            update(sales_orders)
-            .where(sales_orders.c.id == bindparam("_row_id"))
-            .values(revision=sales_orders.c.revision + 1),
+        _update_many(
+            db,
+            sales_orders,
             [
-                {
-                    **header,
-                    "erp_status": "new" if found.erp_status == "new" else "updated",
-                    "updated_at": now,
-                    "_row_id": found.id,
-                }
+                {**header, "erp_status": "new" if found.erp_status == "new" else "updated", "_row_id": found.id}
                 for found, header, _lines in changed
             ],
+            same={"updated_at": now},
         )
         changed_ids = [found.id for found, _header, _lines in changed]
         for start in range(0, len(changed_ids), _IN_CHUNK):
             chunk = changed_ids[start : start + _IN_CHUNK]
             db.execute(delete(sales_order_lines).where(sales_order_lines.c.sales_order_id.in_(chunk)))
         for found, _header, lines in changed:
-            new_lines.extend({**line, "sales_order_id": found.id} for line in lines)
+            _set_parent(lines, found.id)
+            new_lines.extend(lines)
     if new_lines:
-        db.execute(insert(sales_order_lines), new_lines)
+        _insert_many(db, sales_order_lines, new_lines)
     return refs
+
+
+def _set_parent(lines: Sequence[rows.Row], sales_order_id: int) -> None:
+    # In place: the line rows are this call's own (built by _sales_order_rows), and a page has hundreds.
+    for line in lines:
+        line["sales_order_id"] = sales_order_id
+
+
+def _sales_orders_of(
+    db: Connection, connection: str, store_ids: Sequence[int], *columns: ColumnElement[Any], lock: bool = False
+) -> list[Row[*tuple[Any, ...]]]:
+    """The ``sales_orders`` rows of these store orders: id, store_order_id and ``columns``; ``lock``: FOR UPDATE."""
+    found: list[Row[*tuple[Any, ...]]] = []
+    for start in range(0, len(store_ids), _IN_CHUNK):
+        query = select(sales_orders.c.id, sales_orders.c.store_order_id, *columns).where(
+            sales_orders.c.connection == connection,
+            sales_orders.c.store_order_id.in_(store_ids[start : start + _IN_CHUNK]),
+        )
+        found.extend(db.execute(query.with_for_update() if lock else query))
+    return found
+
+
+def _same_document(stored: str | None, document: str) -> bool:
+    """Whether the stored ``document`` text holds this document. The same document always dumps to the same
+    text, so equal texts settle it without decoding; a row written otherwise (by an older woobridge, whose text was
+    spaced and ASCII-escaped, or by hand) compares as JSON values, as it always did."""
+    return stored == document or (stored is not None and json.loads(stored) == json.loads(document))
+
+
+# -- writing many rows ----------------------------------------------------------------------------------------------
+# A page of orders is some 100 headers and 350 lines. Executed through the Core, every row's parameters go through
+# SQLAlchemy's per-row processing (construct_params, a bind processor call per value): that was most of a page's
+# CPU. So these statements are compiled once per database dialect and sent as one DBAPI executemany, each value
+# converted by its column type's own bind processor — the very function the Core would have called, so the rows
+# are the same on every database.
+
+
+def _insert_many(
+    db: Connection, table: Table, rows_: Sequence[Mapping[str, Any]], *, same: Mapping[str, Any] | None = None
+) -> None:
+    """INSERT ``rows_`` (all with the same columns) into ``table``; ``same``: values of further columns, the same
+    in every row (converted once)."""
+    same = same or {}
+    _driver_statement(db.dialect, "insert", table, (*rows_[0], *same)).execute(db, rows_, same)
+
+
+def _update_many(
+    db: Connection, table: Table, rows_: Sequence[Mapping[str, Any]], *, same: Mapping[str, Any] | None = None
+) -> None:
+    """UPDATE the ``table`` row whose id is each row's ``_row_id`` with its other values (and ``same``'s), and add
+    1 to its ``revision``."""
+    same = same or {}
+    _driver_statement(db.dialect, "update", table, (*rows_[0], *same)).execute(db, rows_, same)
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A statement in the driver's own terms: its SQL text, its parameters in order, and the bind processor of
+    each (None: the value goes as it is)."""
+
+    sql: str
+    keys: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    named: bool  # the driver takes a dict per row (psycopg's pyformat), else a tuple (sqlite3's qmark)
+
+    def execute(self, db: Connection, rows_: Sequence[Mapping[str, Any]], same: Mapping[str, Any]) -> None:
+        # Column by column: each processor mapped over its column's values, the rows' tuples zipped in C.
+        columns: list[list[Any]] = []
+        for key, process in zip(self.keys, self.processors, strict=True):
+            if key in same:
+                value = same[key]
+                columns.append([value if process is None else process(value)] * len(rows_))
+            else:
+                values = map(itemgetter(key), rows_)
+                columns.append(list(values if process is None else map(process, values)))
+        rows_values = zip(*columns, strict=True)
+        if self.named:
+            db.exec_driver_sql(self.sql, [dict(zip(self.keys, values, strict=True)) for values in rows_values])
+        else:
+            db.exec_driver_sql(self.sql, list(rows_values))
+
+
+# JSON columns given as JSON text already (see rows.document_json and rows.json_text): passed as they are.
+_JSON_TEXT = frozenset(
+    {(sales_orders.name, "document"), (sales_order_lines.name, "taxes"), (sales_order_lines.name, "attributes")}
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _driver_statement(
+    dialect: Dialect, kind: Literal["insert", "update"], table: Table, keys: tuple[str, ...]
+) -> _DriverStatement:
+    statement: Insert | Update
+    if kind == "insert":
+        statement = insert(table)
+    else:
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_row_id"))
+            .values(revision=table.c.revision + literal_column("1"))  # literal: no parameter of its own
+        )
+    # for_executemany: no RETURNING of the new id (an executemany returns nothing).
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+    assert isinstance(compiled, SQLCompiler)
+    # Every parameter comes from the rows (a column they lacked would have needed the Core to fill its default).
+    assert set(compiled.binds) == set(keys), f"{table.name}: parameters {list(compiled.binds)}, rows with {keys}"
+    order = tuple(compiled.positiontup) if compiled.positiontup is not None else keys
+    processors = tuple(
+        None
+        if (table.name, key) in _JSON_TEXT
+        else compiled.binds[key].type.dialect_impl(dialect).bind_processor(dialect)
+        for key in order
+    )
+    return _DriverStatement(compiled.string, order, processors, named=compiled.positiontup is None)
 
 
 def _ack_values(ack: Acknowledgement) -> dict[str, Any]:
