@@ -191,6 +191,7 @@ def test_digests_stay_those_bindings_hold(name: str) -> None:
         (lambda o: o["billing"].update(email="not-an-email"), "invalid address: billing.email"),
         (lambda o: o.update(currency=""), "no currency"),
         (lambda o: o.update(id="1085"), "no valid id"),
+        (lambda o: o["line_items"][0].update(subtotal="1e999999", total="1e999999"), "holds a value out of range"),
     ],
 )
 def test_an_order_that_cannot_be_read_says_why(change: Any, reason: str) -> None:

@@ -353,6 +353,12 @@ def to_sales_order(order: Any) -> SalesOrder:
         raise OrderUnreadable(
             f"order {order_id} does not make a valid document: {problems}", order_id=order_id
         ) from None
+    except (ArithmeticError, ValueError) as error:
+        # A value no real store sends but a broken plugin could (an amount beyond the decimal context, a date that
+        # leaves the calendar once moved to UTC): this order becomes a record error, the run goes on.
+        raise OrderUnreadable(
+            f"order {order_id} holds a value out of range ({type(error).__name__}: {error})", order_id=order_id
+        ) from None
 
 
 def _to_sales_order(order: Mapping[str, Any], order_id: int) -> SalesOrder:
