@@ -8,7 +8,8 @@ them, best of ``--repeat`` runs, each on a fresh staging database (a SQLite file
 * ``update``: the same orders again with a changed status (every header rewritten, every line replaced);
 * ``same``: the same documents once more (nothing to write).
 
-``--profile`` prints a cProfile of one ``insert`` pass instead (sorted by total time).
+Prints wall time and this process's CPU time (on PostgreSQL the server's CPU is not in it). ``--profile``
+prints a cProfile of one ``insert`` pass instead (sorted by total time).
 
     .venv/bin/python bench/staging_orders.py [--orders 5000] [--repeat 3] [--profile]
     .venv/bin/python bench/staging_orders.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
