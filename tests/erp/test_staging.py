@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from operator import itemgetter
@@ -171,25 +172,36 @@ def test_the_binding_can_commit_with_the_erp_rows(staging: StagingErp) -> None:
     assert staging.find_sales_order("shop", 303) is None
 
 
-def test_concurrent_workers_putting_one_order_make_one_row(database: Database) -> None:
+def run_workers(database: Database, put: Callable[[StagingErp, int], None]) -> list[BaseException]:
+    """``put(erp, n)`` by 4 workers at once, each with its own adapter on the database, in its own thread; what
+    they raised."""
     workers = [database.open() for _ in range(4)]
-    refs: list[str] = []
     errors: list[BaseException] = []
 
-    def put(erp: StagingErp, n: int) -> None:
+    def work(erp: StagingErp, n: int) -> None:
         try:
-            for i in range(5):
-                refs.append(erp.put_sales_order("shop", make_order(customer_note=f"{n}-{i}")).erp_id)
+            put(erp, n)
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=put, args=(erp, n)) for n, erp in enumerate(workers)]
+    threads = [threading.Thread(target=work, args=(erp, n)) for n, erp in enumerate(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     for erp in workers:
         erp.close()
+    return errors
+
+
+def test_concurrent_workers_putting_one_order_make_one_row(database: Database) -> None:
+    refs: list[str] = []
+
+    def put(erp: StagingErp, n: int) -> None:
+        for i in range(5):
+            refs.append(erp.put_sales_order("shop", make_order(customer_note=f"{n}-{i}")).erp_id)
+
+    errors = run_workers(database, put)
     assert errors == []
     assert len(set(refs)) == 1
     erp = database.open()
@@ -313,27 +325,16 @@ def test_a_bad_connection_name_refuses_every_order_of_the_page(staging: StagingE
 
 
 def test_concurrent_workers_putting_the_same_page_make_one_row_per_order(database: Database) -> None:
-    workers = [database.open() for _ in range(4)]
     refs: dict[int, set[str]] = {}
-    errors: list[BaseException] = []
 
     def put(erp: StagingErp, n: int) -> None:
-        try:
-            for i in range(3):
-                page = [make_order(order_id, customer_note=f"{n}-{i}") for order_id in (101, 102, 103)]
-                for order, ref in zip(page, erp.put_sales_orders("shop", page), strict=True):
-                    assert isinstance(ref, ErpRef), ref
-                    refs.setdefault(order.store_order_id, set()).add(ref.erp_id)
-        except BaseException as error:
-            errors.append(error)
+        for i in range(3):
+            page = [make_order(order_id, customer_note=f"{n}-{i}") for order_id in (101, 102, 103)]
+            for order, ref in zip(page, erp.put_sales_orders("shop", page), strict=True):
+                assert isinstance(ref, ErpRef), ref
+                refs.setdefault(order.store_order_id, set()).add(ref.erp_id)
 
-    threads = [threading.Thread(target=put, args=(erp, n)) for n, erp in enumerate(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for erp in workers:
-        erp.close()
+    errors = run_workers(database, put)
     assert errors == []
     assert all(len(ids) == 1 for ids in refs.values()) and len(refs) == 3
     erp = database.open()

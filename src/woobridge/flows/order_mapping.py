@@ -356,8 +356,11 @@ def to_sales_order(order: Any) -> SalesOrder:
     except (ArithmeticError, ValueError) as error:
         # A value no real store sends but a broken plugin could (an amount beyond the decimal context, a date that
         # leaves the calendar once moved to UTC): this order becomes a record error, the run goes on.
+        what = "an amount too large to compute with" if isinstance(error, InvalidOperation) else str(error)
         raise OrderUnreadable(
-            f"order {order_id} holds a value out of range ({type(error).__name__}: {error})", order_id=order_id
+            f"order {order_id} holds a value out of range ({what}): correct it in WooCommerce, then retry this "
+            "record error",
+            order_id=order_id,
         ) from None
 
 

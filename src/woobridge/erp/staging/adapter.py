@@ -127,13 +127,7 @@ class StagingErp:
         """
         _check_connection(connection)
         header, lines = self._sales_order_rows(connection, order)
-
-        def work(db: Connection) -> ErpRef:
-            if self.require_known_items:
-                self._check_known_items(db, connection, order)
-            return _upsert_sales_orders(db, connection, [(0, header, lines)])[0]
-
-        return self._write(work, also)
+        return self._write(lambda db: self._put_one(db, connection, order, header, lines), also)
 
     def put_sales_orders(self, connection: str, orders: Sequence[SalesOrder]) -> list[ErpRef | ErpRecordError]:
         """``put_sales_order`` for a page of orders in ONE transaction (the ``SalesOrderBatches`` capability): one
@@ -159,60 +153,29 @@ class StagingErp:
             rows.all_fit(sales_orders, [header for _index, _order, header, _lines in prepared])
             and rows.all_fit(sales_order_lines, [line for _index, _order, _header, lines in prepared for line in lines])
         ):
-            prepared = self._fitting_only(prepared, results)
-
-        def put(db: Connection, order: SalesOrder, header: rows.Row, lines: list[rows.Row]) -> ErpRef:
-            if self.require_known_items:
-                self._check_known_items(db, connection, order)
-            return _upsert_sales_orders(db, connection, [(0, header, lines)])[0]
-
+            prepared = _accepted(prepared, results, _check_sales_order_fits)
         if prepared:
             with transaction(self.engine) as db:
                 if self.require_known_items:
-                    prepared = self._known_items_only(db, connection, prepared, results)
+                    prepared = _accepted(
+                        prepared, results, lambda order, _h, _l: self._check_known_items(db, connection, order)
+                    )
                 page = [(index, header, lines) for index, _order, header, lines in prepared]
                 bulk = _upsert_sales_order_page(db, connection, page)
                 if bulk is not None:
                     results.update(bulk)
                 else:
                     for index, order, header, lines in prepared:
-                        results[index] = _in_savepoint(db, partial(put, db, order, header, lines))
+                        results[index] = _in_savepoint(db, partial(self._put_one, db, connection, order, header, lines))
         return [results[index] for index in range(len(orders))]
 
-    def _known_items_only(
-        self,
-        db: Connection,
-        connection: str,
-        prepared: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]],
-        results: dict[int, ErpRef | ErpRecordError],
-    ) -> list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]]:
-        """The orders whose items the staging tables know; the others become their ``ErpRecordError``."""
-        known: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]] = []
-        for entry in prepared:
-            try:
-                self._check_known_items(db, connection, entry[1])
-            except ErpRecordError as error:
-                results[entry[0]] = error
-                continue
-            known.append(entry)
-        return known
-
-    def _fitting_only(
-        self,
-        prepared: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]],
-        results: dict[int, ErpRef | ErpRecordError],
-    ) -> list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]]:
-        """The orders whose rows fit their columns; the others become their ``ErpRecordError``."""
-        fitting: list[tuple[int, SalesOrder, rows.Row, list[rows.Row]]] = []
-        for entry in prepared:
-            index, order, header, lines = entry
-            try:
-                _check_sales_order_fits(order, header, lines)
-            except ErpRecordError as error:
-                results[index] = error
-                continue
-            fitting.append(entry)
-        return fitting
+    def _put_one(
+        self, db: Connection, connection: str, order: SalesOrder, header: rows.Row, lines: list[rows.Row]
+    ) -> ErpRef:
+        """One sales order in ``db``'s transaction: its items checked (with ``require_known_items``), then upserted."""
+        if self.require_known_items:
+            self._check_known_items(db, connection, order)
+        return _upsert_sales_orders(db, connection, [(0, header, lines)])[0]
 
     def _sales_order_rows(self, connection: str, order: SalesOrder) -> tuple[rows.Row, list[rows.Row]]:
         """The order's header and line rows, checked to fit their columns (``ErpRecordError`` if one does not)."""
@@ -605,6 +568,28 @@ class StagingErp:
 def _check_connection(connection: str) -> None:
     if not connection or len(connection) > CONNECTION:
         raise ErpRecordError(f"connection name {connection!r} must have 1 to {CONNECTION} characters")
+
+
+_Prepared = tuple[int, SalesOrder, rows.Row, list[rows.Row]]
+"""An order of a page on its way to the staging tables: (its index in the page, the order, header row, line rows)."""
+
+
+def _accepted(
+    prepared: list[_Prepared],
+    results: dict[int, ErpRef | ErpRecordError],
+    check: Callable[[SalesOrder, rows.Row, list[rows.Row]], None],
+) -> list[_Prepared]:
+    """The orders ``check`` accepts; each one it refuses gets its ``ErpRecordError`` in ``results``."""
+    accepted: list[_Prepared] = []
+    for entry in prepared:
+        index, order, header, lines = entry
+        try:
+            check(order, header, lines)
+        except ErpRecordError as error:
+            results[index] = error
+            continue
+        accepted.append(entry)
+    return accepted
 
 
 def _check_sales_order_fits(order: SalesOrder, header: rows.Row, lines: Sequence[rows.Row]) -> None:
