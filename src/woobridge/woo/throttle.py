@@ -8,9 +8,10 @@ fixed number suits all, so :class:`AdaptiveConcurrency` measures.
 * **Time per page.** Over a round of requests at one limit it takes the mean time a request took divided by the
   mean number in flight: the time one page costs when pages overlap. (Two pages in 2 s each on a store that
   queues them cost 1 s a page, exactly like one page in 1 s.)
-* **Grow while it holds, step back when it does not pay.** After a round it tries a higher limit (+1, or +50 % when
-  already high); the step is kept only if the time per page drops by at least ``gain`` (15 %). Otherwise it goes
-  back and stays for ``hold_rounds`` rounds before trying again.
+* **Grow while it holds, step back when it does not pay.** After a round it tries twice the limit (1, 2, 4, 8: each
+  round lasts about one page's time, so every step up costs a store far away a round-trip of pages not asked for);
+  the step is kept only if the time per page drops by at least ``gain`` (15 %). Otherwise it goes back and stays
+  for ``hold_rounds`` rounds before trying again.
 * **Shrink when it climbs.** If, at a settled limit, the time per page climbs past ``climb`` × what it was (the
   store is under other load), the limit drops by one.
 * **429 / 503: everybody waits.** :meth:`slow_down` halves the limit and stops *every* request of the connection
@@ -175,7 +176,7 @@ class AdaptiveConcurrency:
         if self.limit >= self.ceiling:
             return
         self._probing_from = self.limit
-        self._set_limit(min(self.ceiling, self.limit + max(1, self.limit // 2)))
+        self._set_limit(min(self.ceiling, self.limit * 2))
 
     def _set_limit(self, limit: int) -> None:
         limit = max(1, min(self.ceiling, limit))
