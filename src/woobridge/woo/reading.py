@@ -158,15 +158,19 @@ class IdOrderedReader:
                 ids = [i for i in map(item_id, read.items) if i is not None]
                 if ids:
                     frontier = max(frontier or 0, *ids)
-                if fresh:
-                    yield fresh
                 if len(read.items) < self.per_page:
+                    if fresh:
+                        yield fresh
                     break  # the end of the list, as the store saw it at this read
+                # The next reads go out before this page is handed over: the caller's work on it (mapping, writing)
+                # then overlaps their round-trips instead of delaying them.
                 schedule()
                 if not pending:
                     # The list grew past the total it gave earlier: read on from where this read ended.
                     pending.append((next_offset, asyncio.create_task(self._read(next_offset))))
                     next_offset += stride
+                if fresh:
+                    yield fresh
         finally:
             await cancel_pending()
 
