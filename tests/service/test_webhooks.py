@@ -141,8 +141,15 @@ def test_registration_makes_one_webhook_per_topic_with_a_secret_and_answers_the_
 def test_a_real_signed_delivery_nudges_the_orders_flow_which_fetches_the_order(bridge: Bridge) -> None:
     order_id = new_order(bridge.live)
     wait_for(lambda: bridge.counters().get("accepted", 0) >= 1, what="a delivery accepted")
-    deliveries = [r for r in bridge.live.sandbox.deliverer.log if r.kind == "delivery" and r.url == bridge.receiver]
-    assert any(r.resource_id == order_id and r.response_code == 200 for r in deliveries)
+    # The store logs a delivery once it has read the receiver's answer, which can be a moment after the receiver
+    # counted it: wait for the log entry rather than read the log at once.
+    wait_for(
+        lambda: any(
+            r.kind == "delivery" and r.url == bridge.receiver and r.resource_id == order_id and r.response_code == 200
+            for r in bridge.live.sandbox.deliverer.log
+        ),
+        what=f"the store's log of its delivery of order {order_id}",
+    )
     # The nudge made the flow due; the scheduler ran it; the flow read the order from the store into the ERP.
     wait_for(lambda: bridge.bound(order_id), timeout=30, what=f"order {order_id} in the ERP")
     runs = list_runs(bridge.services.state(), "shop", "orders")
