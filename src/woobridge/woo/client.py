@@ -419,7 +419,7 @@ class WooClient:
         earlier_tries = _CALLER_ATTEMPT.get() - 1  # a caller retrying the whole operation
         op_timeout = timeout if timeout is not None else (self.timeouts.write if is_write else self.timeouts.read)
 
-        def backoff(error: Exception) -> bool | float:
+        def backoff(error: BaseException) -> bool | float:
             if isinstance(error, _VerifiedAbsent):
                 return True
             if not isinstance(error, WooError) or not error.retryable:
