@@ -33,7 +33,7 @@ def test_sync_orders_imports_neither_the_sandbox_nor_the_connection_checks() -> 
         "except SystemExit:\n"
         "    pass\n"
         "loaded = [m for m in ('woobridge.sandbox.app', 'woobridge.commands.connections', 'woobridge.commands.serve',"
-        " 'woobridge.commands.runs', 'starlette') if m in sys.modules]\n"
+        " 'woobridge.commands.runs', 'woobridge.state.service', 'starlette') if m in sys.modules]\n"
         "print('LOADED', loaded)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

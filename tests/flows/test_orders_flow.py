@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -19,10 +20,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import delete, func, select
 
 from woobridge.documents import Item
+from woobridge.erp import ErpConfigError, ErpUnavailable
 from woobridge.erp.staging import StagingErp
 from woobridge.erp.staging.models import sales_order_lines, sales_orders
 from woobridge.flows import orders as flow
-from woobridge.flows.engine import RETRY_HANDLERS, list_errors, load_retry_handler
+from woobridge.flows.engine import RETRY_HANDLERS, LeaseHeld, acquire_lease, list_errors, load_retry_handler
 from woobridge.sandbox import orders as store_orders
 from woobridge.sandbox import products as store_products
 from woobridge.sandbox.app import Sandbox
@@ -355,6 +357,65 @@ async def test_the_audit_lists_missing_orders_and_fix_imports_them(env: Env) -> 
     assert fixed.fixed is not None and fixed.fixed.counts["created"] == 2
     assert env.bound_ids() == set(ids)
     assert (await flow.audit(env.db, NAME, since, woo=env.woo)).entries == []
+
+
+# -- the ERP opened by the flow, while the first page is read ---------------------------------------------------------
+
+
+def erp_settings(**environ: str) -> SimpleNamespace:
+    """What the flow reads the ERP settings from when it opens the ERP itself (the CLI's ``Services``)."""
+    return SimpleNamespace(environ=environ)
+
+
+async def test_without_an_erp_the_flow_opens_the_configured_one_and_closes_it(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(env.store, products=6, orders=40, customers=4)
+    closed: list[StagingErp] = []
+    close = StagingErp.close
+    monkeypatch.setattr(StagingErp, "close", lambda erp: closed.append(erp) or close(erp))
+    staging_url = f"sqlite:///{tmp_path / 'own-staging.sqlite'}"
+    report = await flow.run(env.db, NAME, woo=env.woo, services=erp_settings(WOOBRIDGE_STAGING_URL=staging_url))
+    assert report.counts["created"] == len(env.qualifying_ids()) > 0
+    assert [str(erp.url) for erp in closed] == [staging_url]
+    own = StagingErp(staging_url)
+    with own.engine.connect() as db:
+        assert db.scalar(select(func.count()).select_from(sales_orders)) == report.counts["created"]
+    own.close()
+    assert env.staging_count() == 0
+
+
+async def test_an_erp_that_cannot_be_opened_stops_the_run_and_the_cursor_stays(env: Env, tmp_path: Path) -> None:
+    seed(env.store, products=6, orders=40, customers=4)
+    unusable = erp_settings(WOOBRIDGE_STAGING_URL=f"sqlite:///{tmp_path}")  # a directory, not a database file
+    with pytest.raises(ErpUnavailable, match="cannot be used"):
+        await flow.run(env.db, NAME, woo=env.woo, services=unusable)
+    with env.db.session() as session:
+        assert session.scalar(select(Cursor)) is None
+        (run,) = session.scalars(select(Run))
+        assert run.outcome == "failed" and (run.message or "").startswith("ErpUnavailable")
+    assert env.bound_ids() == set()
+    # With nothing to read, the ERP is still opened and its failure still stops the run.
+    with pytest.raises(ErpUnavailable):
+        await flow.run(env.db, NAME, woo=env.woo, services=unusable, since=datetime.now(UTC) + timedelta(days=1))
+
+
+async def test_when_the_erp_cannot_be_opened_that_is_the_error_whatever_else_failed(env: Env, tmp_path: Path) -> None:
+    # As when the command opened the ERP before anything else: another run holding the lease comes second.
+    with env.db.session() as session:
+        shop = session.scalars(select(Connection)).one()
+        assert acquire_lease(session, shop.id, "orders", "worker-2:77:abcd", ttl=60) is not None
+    with pytest.raises(ErpUnavailable) as caught:
+        await flow.run(env.db, NAME, woo=env.woo, services=erp_settings(WOOBRIDGE_STAGING_URL=f"sqlite:///{tmp_path}"))
+    assert isinstance(caught.value.__cause__, LeaseHeld)
+
+
+async def test_a_bad_erp_setting_stops_the_run_before_the_store_is_asked(env: Env) -> None:
+    with pytest.raises(ErpConfigError, match="WOOBRIDGE_ERP='sap'"):
+        await flow.run(env.db, NAME, woo=env.woo, services=erp_settings(WOOBRIDGE_ERP="sap"))
+    assert env.requests == []
+    with env.db.session() as session:
+        assert session.scalar(select(Run)) is None
 
 
 # -- as a command, in its own process, over real HTTPS -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from woobridge.secrets import MASTER_KEY_ENV, MasterKeyError, Vault, open_vault
-from woobridge.state import Base, Connection, Locations, StateDB
+from woobridge.state import Connection, Locations, StateDB, full_metadata
 from woobridge.state.connections import UnknownConnection, all_connections, find_connection, get_connection
 
 POSTGRES_URL = os.environ.get("WOOBRIDGE_TEST_POSTGRES_URL")
@@ -67,7 +67,7 @@ def test_first_use_creates_the_database_at_the_newest_schema(db: StateDB, locati
 
 def test_the_migrations_build_exactly_the_models(db: StateDB) -> None:
     with db.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), full_metadata())
     assert differences == []
 
 
@@ -160,7 +160,7 @@ def test_migrations_and_a_connection_round_trip_on_postgresql(vault: Vault) -> N
         db = StateDB(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
         assert {"alembic_version", "connections"} <= set(inspect(db.engine).get_table_names())
         with db.engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert compare_metadata(MigrationContext.configure(conn), full_metadata()) == []
         connection, key, secret = make_connection(vault)
         with db.session() as session:
             session.add(connection)

@@ -105,7 +105,9 @@ def run_flow(
     ``flow(state_db, connection_name, erp=…, services=…, **flow_options())`` is the flow's ``run`` or ``audit``
     (bind its own options with ``functools.partial`` or a lambda). ``flow_options`` is read once the connection is
     picked and before the ERP is opened, so a bad option (``Failed``) exits 2 without touching the ERP.
-    ``opens_erp=False``: the flow gets ``erp=None``. ``exit_code(report)``: default 1 when ``report.counts["failed"]``.
+    ``opens_erp=False``: the flow gets ``erp=None`` (it needs no ERP, or opens the configured one itself, from
+    ``services.environ``: the orders sync opens it while it waits for the store's first page).
+    ``exit_code(report)``: default 1 when ``report.counts["failed"]``.
     The report is printed with ``show(console, report)``, or with ``--json`` as ``show_json(console, {"ok": …,
     "exit_code": …, **report.to_dict()})``. Whatever stops the run becomes a message and an exit code (``guarded``).
     """

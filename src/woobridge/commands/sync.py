@@ -178,6 +178,7 @@ def register(app: typer.Typer) -> None:
             flow_options=lambda: {"since": parse_since(since)},
             console=console,
             show_json=_dry_run_summary if dry_run else render.emit_json,
+            opens_erp=False,  # the flow opens it, while the store's first page is on its way
         )
 
     @audit_app.command("orders", epilog="Exit codes: 0 nothing missing (or all fixed), 1 orders missing or failed.")

@@ -6,7 +6,7 @@ environment."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from woobridge.erp.port import Acknowledgement, ErpError, ErpPort, ErpRecordError, ErpRef, ErpUnavailable
 
@@ -27,6 +27,7 @@ __all__ = [
     "ErpUnavailable",
     "default_staging_url",
     "erp_kind",
+    "erp_opener",
     "open_erp",
 ]
 
@@ -61,17 +62,35 @@ def open_erp(kind: str | None = None, url: str | None = None, *, environ: Mappin
 
     Raises ``ErpConfigError`` (a ``ValueError``) for an unknown kind or missing/invalid settings, ``ErpUnavailable``
     when the ERP cannot be reached."""
+    return erp_opener(kind, url, environ=environ)()
+
+
+def erp_opener(
+    kind: str | None = None, url: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> Callable[[], ErpPort]:
+    """:func:`open_erp` in two steps: the settings are read and checked now (``ErpConfigError``), and the function
+    returned opens the ERP (imports the adapter, connects, checks or creates its schema: ``ErpUnavailable``), e.g.
+    in a worker thread while a sync waits for the store's first page."""
     env = os.environ if environ is None else environ
     chosen = erp_kind(env) if kind is None else kind
     if chosen == "staging":
-        from woobridge.erp.staging import StagingErp
+        staging_url = url or default_staging_url(env)
 
-        return StagingErp(url or default_staging_url(env))
+        def open_staging() -> ErpPort:
+            from woobridge.erp.staging import StagingErp
+
+            return StagingErp(staging_url)
+
+        return open_staging
     if chosen == "tryton":
         from woobridge.erp.tryton.config import settings_from_environment
 
         settings = settings_from_environment(env, url=url)
-        from woobridge.erp.tryton.adapter import TrytonAdapter
 
-        return TrytonAdapter(settings)
+        def open_tryton() -> ErpPort:
+            from woobridge.erp.tryton.adapter import TrytonAdapter
+
+            return TrytonAdapter(settings)
+
+        return open_tryton
     raise ErpConfigError(f"unknown ERP adapter {chosen!r}; woobridge has: {', '.join(KINDS)}")

@@ -6,6 +6,8 @@ maybe a ``WooClient``. These helpers turn that into what the flow works with, th
 
 * :func:`resolve_connection` — the ``Connection`` row for a name (``UnknownConnection`` if there is none);
 * :func:`erp_for` — the ERP port given, or the configured one opened for the run and closed after it;
+  :func:`erp_opening` — the same, opened in a worker thread while the flow goes on (the orders sync waits for
+  the store's first page meanwhile);
 * :func:`client_for` — the client given, or one for the connection built from its sealed credentials (unsealed with
   the master key, the secret registered for log redaction), reporting every request to the services' observer
   (``serve`` feeds them into ``/metrics``);
@@ -17,10 +19,11 @@ Nothing here keeps state between runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,9 +34,11 @@ from woobridge.state.models import Cursor
 from woobridge.woo.client import WooClient
 
 __all__ = [
+    "ErpWhenOpen",
     "SettingsError",
     "client_for",
     "erp_for",
+    "erp_opening",
     "parse_moment",
     "resolve_connection",
     "stored_cursor",
@@ -69,6 +74,52 @@ async def erp_for(erp: ErpPort | None) -> AsyncIterator[ErpPort]:
         yield opened
     finally:
         opened.close()
+
+
+ErpWhenOpen = Callable[[], Awaitable[ErpPort]]
+"""What :func:`erp_opening` gives the flow: ``await erp()`` is the port, once it is open."""
+
+
+@contextlib.asynccontextmanager
+async def erp_opening(erp: ErpPort | None, services: Any) -> AsyncIterator[ErpWhenOpen]:
+    """:func:`erp_for` for a flow that has the store to read before it writes: the port the caller opened (left
+    open), or the configured one, opened in a worker thread while the block goes on and closed when it ends. The
+    block awaits the port when it first needs it.
+
+    Opening the staging database (its schema checked, or created on first use: ~0.1 s) then takes place while the
+    sync waits for the store's first page instead of before it. Errors come out as if the ERP were opened first: a
+    bad setting (``ErpConfigError``) is raised here, before the block; when the ERP cannot be opened, that is what
+    the block ends with, whatever else failed meanwhile. The settings are read from ``services.environ`` (without
+    services: the process environment)."""
+    if erp is not None:
+
+        async def given() -> ErpPort:
+            return erp
+
+        yield given
+        return
+    from woobridge.erp import erp_opener
+
+    open_port = erp_opener(environ=services.environ if services is not None else os.environ)
+    opening = asyncio.ensure_future(asyncio.to_thread(open_port))
+
+    async def opened() -> ErpPort:
+        return await asyncio.shield(opening)  # the block cancelled: the port is still closed below
+
+    try:
+        yield opened
+    except Exception as error:
+        await asyncio.wait([opening])
+        failed = opening.exception()
+        if failed is None or failed is error:
+            raise
+        raise failed from error
+    finally:
+        # A thread cannot be stopped: let it finish, then close what it opened.
+        await asyncio.wait([opening])
+        if opening.exception() is None:
+            opening.result().close()
+    opening.result()  # the block had nothing to write: the ERP must still have opened
 
 
 @contextlib.asynccontextmanager

@@ -51,9 +51,11 @@ from sqlalchemy import select
 from woobridge.documents import SalesOrder
 from woobridge.erp.port import ErpPort, ErpRecordError, put_sales_orders
 from woobridge.flows.context import (
+    ErpWhenOpen,
     SettingsError,
     client_for,
     erp_for,
+    erp_opening,
     parse_moment,
     resolve_connection,
     stored_cursor,
@@ -389,25 +391,25 @@ async def run(
 ) -> OrdersReport:
     """Sync the orders changed since the cursor (or since ``since``) into the ERP; see the module's docstring.
 
-    ``erp``: an open ERP port (default: ``woobridge.erp.open_erp()``, closed afterwards). ``woo``: a client for
-    the store (default: one built from the connection's sealed credentials with ``services.vault()``).
+    ``erp``: an open ERP port (default: the configured one, opened while the first page is read and closed
+    afterwards: ``flows.context.erp_opening``). ``woo``: a client for the store (default: one built from the
+    connection's sealed credentials with ``services.vault()``).
     ``dry_run``: read and map, write nothing (no ERP rows, bindings, record errors, run or cursor);
     ``on_outcome`` sees every order's outcome with its document. Raises ``LeaseHeld`` when another run of the
     flow is going on, ``ErpUnavailable`` / ``WooError`` when the run cannot go on (the cursor then stays).
     """
     conn = resolve_connection(db, connection)
-    settings = OrdersSettings.of(conn)
-    report = OrdersReport(conn.name, dry_run=dry_run)
-    async with (
-        erp_for(erp) as port,
-        client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client,
-    ):
-        if dry_run:
-            await _sync(db, conn, None, port, client, settings, since, report, on_outcome, on_progress)
-            return report
-        async with open_run(db, conn, FLOW, holder=holder) as flow_run:
-            await _sync(db, conn, flow_run, port, client, settings, since, report, on_outcome, on_progress)
-        report.run = flow_run.summary()
+    # The ERP opens in a worker thread while the run starts and the first page comes back from the store.
+    async with erp_opening(erp, services) as erp_port:
+        settings = OrdersSettings.of(conn)
+        report = OrdersReport(conn.name, dry_run=dry_run)
+        async with client_for(conn, services, woo, max_concurrency=settings.max_concurrency) as client:
+            if dry_run:
+                await _sync(db, conn, None, erp_port, client, settings, since, report, on_outcome, on_progress)
+                return report
+            async with open_run(db, conn, FLOW, holder=holder) as flow_run:
+                await _sync(db, conn, flow_run, erp_port, client, settings, since, report, on_outcome, on_progress)
+            report.run = flow_run.summary()
     return report
 
 
@@ -415,7 +417,7 @@ async def _sync(
     db: StateDB,
     connection: Connection,
     flow_run: FlowRun | None,
-    erp: ErpPort,
+    erp: ErpWhenOpen,
     woo: WooClient,
     settings: OrdersSettings,
     since: datetime | None,
@@ -433,12 +435,14 @@ async def _sync(
     throttle = AdaptiveConcurrency(settings.max_concurrency)
     report.throttle = throttle.stats
     reader = IdOrderedReader(woo, ROUTE, params, throttle=throttle, per_page=settings.per_page)
-    writer = OrderWriter(connection, erp, settings, _Bindings(db, connection, flow_run), flow_run)
+    writer: OrderWriter | None = None  # made with the ERP port once the first page is in
     if flow_run is not None:
         flow_run.message = f"orders modified after {params.get('modified_after', 'the beginning')} (UTC)"
     handled = 0
     counted_requests = 0
     async for orders in reader.pages():
+        if writer is None:
+            writer = OrderWriter(connection, await erp(), settings, _Bindings(db, connection, flow_run), flow_run)
         outcomes = await asyncio.to_thread(writer.handle, orders)
         _count(flow_run, outcomes)
         if flow_run is not None:

@@ -1,15 +1,25 @@
-"""woobridge's own state: connections to stores (and, later, bindings, cursors and runs).
+"""woobridge's own state: connections to stores, bindings, cursors, runs, leases and record errors (``models``).
 
 ``StateDB(url)`` opens a database and upgrades it to the newest schema; pass it (or its sessions) explicitly to
 whatever needs it. ``Locations.from_environment()`` says where the default database and master key live.
+
+``woobridge serve``'s tables (``state.service``: admin login, schedules, webhooks) and the inventory flow's SKU
+index (``state.sku_index``) are in the same database and the same metadata, but their classes are built only by
+the code that imports them: a ``woobridge sync`` from cron does not pay for them (~10 ms of its start-up).
+:func:`full_metadata` is every table, for what compares the models with the migrations (Alembic, the tests).
 """
+
+from sqlalchemy import MetaData
 
 from woobridge.state.database import StateDB
 from woobridge.state.locations import Locations
 from woobridge.state.models import AUTH_MODES, PERMISSIONS, Base, Connection
 
-__all__ = ["AUTH_MODES", "PERMISSIONS", "Base", "Connection", "Locations", "StateDB"]
+__all__ = ["AUTH_MODES", "PERMISSIONS", "Base", "Connection", "Locations", "StateDB", "full_metadata"]
 
-# The service's tables (admin login, schedules, webhooks) belong to the same metadata: import them with the models.
-from woobridge.state import service as _service_tables  # noqa: F401
-from woobridge.state import sku_index as _sku_index_table  # noqa: F401  (the inventory flow's SKU index)
+
+def full_metadata() -> MetaData:
+    """``Base.metadata`` with every table of the state database: the models', the service's and the SKU index's."""
+    from woobridge.state import service, sku_index  # noqa: F401  (importing them adds their tables)
+
+    return Base.metadata
