@@ -177,11 +177,9 @@ def jsonable(value: Any) -> Any:
 
 def digest(value: Any) -> str:
     """A stable hash of what is sent to the ERP (canonical JSON, SHA-256): equal digests mean nothing changed."""
-    dump = getattr(value, "model_dump", None)
-    # A pydantic document dumps to JSON-native values already: hash them as they are (the same text jsonable's
-    # round trip through JSON would give, without parsing every order twice).
-    native = dump(mode="json") if callable(dump) else jsonable(value)
     if isinstance(value, Document):
+        # Its JSON values, dumped once per document (the staging rows read them too).
+        native: Any = value.json_values
         # orjson writes the very bytes of the json.dumps below (sorted keys, no spaces, UTF-8) about five times
         # faster, for what a document's dump holds: strings, integers, booleans, nulls, lists and objects. Not
         # floats, which it would write otherwise ("1e16", and null for NaN), so no document has a float field
@@ -189,6 +187,11 @@ def digest(value: Any) -> str:
         # integer beyond 64 bits, a lone surrogate) goes the slow way and hashes or fails as before.
         with contextlib.suppress(orjson.JSONEncodeError):
             return hashlib.sha256(orjson.dumps(native, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    else:
+        # Another pydantic model dumps to JSON-native values already: hashed as they are (the same text jsonable's
+        # round trip through JSON would give, without parsing the value twice).
+        dump = getattr(value, "model_dump", None)
+        native = dump(mode="json") if callable(dump) else jsonable(value)
     canonical = json.dumps(native, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
