@@ -283,6 +283,18 @@ _RESOLVE_SYNCED = (
     )
 )
 
+# Every write of a run renews its lease (bind_many once a page).
+_LEASES = cast(Table, Lease.__table__)
+_RENEW_LEASE = (
+    update(_LEASES)
+    .where(
+        _LEASES.c.connection_id == bindparam("of_connection"),
+        _LEASES.c.flow == bindparam("of_flow"),
+        _LEASES.c.holder == bindparam("of_holder"),
+    )
+    .values(expires_at=bindparam("expires", type_=_LEASES.c.expires_at.type))
+)
+
 _BINDING_UPSERTS: dict[str, Any] = {}
 
 
@@ -349,10 +361,13 @@ def renew_lease(session: Executor, connection_id: int, flow: str, holder: str, t
     """Push our lease's expiry ``ttl`` seconds ahead; ``False`` when it is no longer ours."""
     now = _db_now(session)
     renewed = session.execute(
-        update(Lease)
-        .where(Lease.connection_id == connection_id, Lease.flow == flow, Lease.holder == holder)
-        .values(expires_at=now + timedelta(seconds=ttl))
-        .execution_options(synchronize_session=False)
+        _RENEW_LEASE,
+        {
+            "of_connection": connection_id,
+            "of_flow": flow,
+            "of_holder": holder,
+            "expires": now + timedelta(seconds=ttl),
+        },
     )
     return _rowcount(renewed) == 1
 
