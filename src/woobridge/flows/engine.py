@@ -585,9 +585,10 @@ class FlowRun:
         if not rows:
             return
         now = _utcnow()
+        connection_id = self.connection.id
         values = [
             {
-                "connection_id": self.connection.id,
+                "connection_id": connection_id,
                 "resource": resource,
                 "store_id": str(row.store_id),
                 "erp_id": str(row.erp_id),
@@ -606,7 +607,7 @@ class FlowRun:
                 session.execute(
                     _RESOLVE_SYNCED,
                     {
-                        "of_connection": self.connection.id,
+                        "of_connection": connection_id,
                         "of_flow": self.flow,
                         "of_resource": resource,
                         "store_ids": keys[start : start + _IN_CHUNK],

@@ -123,7 +123,7 @@ def sales_order_lines(order: SalesOrder) -> list[Row]:
     ``json_text``), made from the document's JSON values (``SalesOrder.json_values``: dumped once)."""
     dumped = order.json_values
     lines: list[Row] = []
-    for line, values in zip(order.lines, dumped["lines"], strict=True):
+    for line, values in zip(order.lines, dumped["lines"]):  # noqa: B905 (the same lines)
         lines.append(
             _line(
                 "product",
@@ -143,7 +143,7 @@ def sales_order_lines(order: SalesOrder) -> list[Row]:
                 attributes=values["attributes"],
             )
         )
-    for shipping, values in zip(order.shipping_lines, dumped["shipping_lines"], strict=True):
+    for shipping, values in zip(order.shipping_lines, dumped["shipping_lines"]):  # noqa: B905
         lines.append(
             _line(
                 "shipping",
@@ -156,7 +156,7 @@ def sales_order_lines(order: SalesOrder) -> list[Row]:
                 taxes=values["taxes"],
             )
         )
-    for fee, values in zip(order.fees, dumped["fees"], strict=True):
+    for fee, values in zip(order.fees, dumped["fees"]):  # noqa: B905
         lines.append(
             _line(
                 "fee",
@@ -228,9 +228,32 @@ def _line(
         "discount_tax": discount_tax,
         "total": total,
         "tax_total": tax_total,
-        "taxes": json_text(taxes or []),
-        "attributes": json_text(attributes or {}),
+        "taxes": _taxes_text(taxes) if taxes else "[]",
+        "attributes": _attributes_text(attributes) if attributes else "{}",
     }
+
+
+# A line's taxes and attributes are JSON text (json_text), and the same few texts come back line after line: a
+# store's tax rates with its usual amounts, its products' sizes and colours. Each is written once and kept, by its
+# values (the types of which the document fixes, so equal values make equal text); a page has some 200 to write.
+
+
+def _taxes_text(taxes: list[dict[str, Any]]) -> str:
+    return _json_text_of_objects(tuple(tuple(tax.items()) for tax in taxes))
+
+
+def _attributes_text(attributes: dict[str, str]) -> str:
+    return _json_text_of_object(tuple(attributes.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_text_of_objects(objects: tuple[tuple[tuple[str, Any], ...], ...]) -> str:
+    return json_text([dict(items) for items in objects])
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_text_of_object(items: tuple[tuple[str, Any], ...]) -> str:
+    return json_text(dict(items))
 
 
 def json_text(value: list[Any] | dict[str, Any]) -> str:
