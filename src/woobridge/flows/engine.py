@@ -59,6 +59,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from woobridge.documents import Document
+from woobridge.executemany import DriverStatement, driver_statement
 from woobridge.state import Connection, StateDB
 from woobridge.state.connections import get_connection
 from woobridge.state.models import Binding, Cursor, Lease, RecordError, Run
@@ -295,19 +296,27 @@ _RENEW_LEASE = (
     .values(expires_at=bindparam("expires", type_=_LEASES.c.expires_at.type))
 )
 
-_BINDING_UPSERTS: dict[str, Any] = {}
+_BINDING_UPSERTS: dict[tuple[str, str], DriverStatement] = {}  # by database kind and driver
+# A binding's own values; the batch's connection, resource and time are the same in every row (converted once).
+_BINDING_VALUES = ("store_id", "erp_id", "erp_document_no", "store_modified", "digest")
+_BATCH_VALUES = ("connection_id", "resource", "created_at", "updated_at")
 
 
-def _binding_upsert(session: Executor) -> Any:
-    """INSERT a binding, or UPDATE the one the record has (one statement per database kind, made once)."""
-    dialect = _dialect(session)
-    upsert = _BINDING_UPSERTS.get(dialect)
+def _binding_upsert(connection: SAConnection) -> DriverStatement:
+    """INSERT a binding, or UPDATE the one the record has: one statement per database kind, made once, and sent to
+    the driver as one executemany for a batch (see woobridge.executemany)."""
+    dialect = connection.dialect
+    upsert = _BINDING_UPSERTS.get((dialect.name, dialect.driver))
     if upsert is None:
-        statement = _insert(session, _BINDINGS)
+        statement = _insert(connection, _BINDINGS)
         changed = ("erp_id", "erp_document_no", "store_modified", "digest", "updated_at")
-        upsert = _BINDING_UPSERTS[dialect] = statement.on_conflict_do_update(
-            index_elements=["connection_id", "resource", "store_id"],
-            set_={name: statement.excluded[name] for name in changed},
+        upsert = _BINDING_UPSERTS[dialect.name, dialect.driver] = driver_statement(
+            statement.on_conflict_do_update(
+                index_elements=["connection_id", "resource", "store_id"],
+                set_={name: statement.excluded[name] for name in changed},
+            ),
+            dialect,
+            (*_BINDING_VALUES, *_BATCH_VALUES),
         )
     return upsert
 
@@ -588,21 +597,19 @@ class FlowRun:
         connection_id = self.connection.id
         values = [
             {
-                "connection_id": connection_id,
-                "resource": resource,
                 "store_id": str(row.store_id),
                 "erp_id": str(row.erp_id),
                 "erp_document_no": row.erp_document_no or "",
                 "store_modified": row.store_modified,
                 "digest": row.digest,
-                "created_at": now,
-                "updated_at": now,
             }
             for row in rows
         ]
+        batch = {"connection_id": connection_id, "resource": resource, "created_at": now, "updated_at": now}
         keys = [value["store_id"] for value in values]
         with self._write() as session:
-            session.execute(_binding_upsert(session), values)
+            connection = session.connection()
+            _binding_upsert(connection).execute(connection, values, batch)
             for start in range(0, len(keys), _IN_CHUNK):
                 session.execute(
                     _RESOLVE_SYNCED,

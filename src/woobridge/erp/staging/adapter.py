@@ -11,11 +11,9 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from operator import itemgetter
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
@@ -42,7 +40,6 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ColumnElement, Insert, Update
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import NullType, TypeEngine
 
 from woobridge.documents import ZERO, CreditMemo, Customer, Item, SalesOrder, Shipment, StockLevel
@@ -65,6 +62,7 @@ from woobridge.erp.staging.models import (
     stock_levels,
 )
 from woobridge.erp.staging.types import Amount
+from woobridge.executemany import DriverStatement, driver_statement
 
 log = logging.getLogger(__name__)
 
@@ -770,11 +768,8 @@ def _same_document(stored: str | None, document: str) -> bool:
 
 
 # -- writing many rows ----------------------------------------------------------------------------------------------
-# A page of orders is some 100 headers and 350 lines. Executed through the Core, every row's parameters go through
-# SQLAlchemy's per-row processing (construct_params, a bind processor call per value): that was most of a page's
-# CPU. So these statements are compiled once per database dialect and sent as one DBAPI executemany, each value
-# converted by its column type's bind processor where it has one (see _bind_processor), so the rows are the same
-# on every database.
+# A page's headers and lines go to the driver as one executemany each (see woobridge.executemany): SQLAlchemy's
+# per-row processing was most of a page's CPU.
 
 
 def _insert_many(
@@ -793,36 +788,6 @@ def _update_many(
     1 to its ``revision``."""
     same = same or {}
     _driver_statement(db.dialect, "update", table, (*rows_[0], *same)).execute(db, rows_, same)
-
-
-@dataclass(frozen=True)
-class _DriverStatement:
-    """A statement in the driver's own terms: its SQL text, its parameters in order, and the bind processor of
-    each (None: the value goes as it is)."""
-
-    sql: str
-    keys: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-    named: bool  # the driver takes a dict per row (psycopg's pyformat), else a sequence (sqlite3's qmark)
-
-    def execute(self, db: Connection, rows_: Sequence[Mapping[str, Any]], same: Mapping[str, Any]) -> None:
-        # Row by row, each row's values taken in the statement's order in one call; only the few values whose
-        # column has a processor (amounts and timestamps) are converted one by one, and ``same``'s values once.
-        fixed: dict[str, Any] = {}
-        to_convert: list[tuple[int, Callable[[Any], Any]]] = []
-        for position, (key, process) in enumerate(zip(self.keys, self.processors, strict=True)):
-            if key in same:
-                fixed[key] = same[key] if process is None else process(same[key])
-            elif process is not None:
-                to_convert.append((position, process))
-        values_of = itemgetter(*self.keys)
-        parameters: list[dict[str, Any] | tuple[Any, ...]] = []
-        for row in rows_:
-            values = list(values_of({**row, **fixed} if fixed else row))
-            for position, process in to_convert:
-                values[position] = process(values[position])
-            parameters.append(dict(zip(self.keys, values, strict=True)) if self.named else tuple(values))
-        db.exec_driver_sql(self.sql, parameters)
 
 
 # JSON columns given as JSON text already (see rows.document_json and rows.json_text): passed as they are.
@@ -851,7 +816,7 @@ def _bind_processor(
 @functools.lru_cache(maxsize=32)
 def _driver_statement(
     dialect: Dialect, kind: Literal["insert", "update"], table: Table, keys: tuple[str, ...]
-) -> _DriverStatement:
+) -> DriverStatement:
     statement: Insert | Update
     if kind == "insert":
         statement = insert(table)
@@ -861,17 +826,7 @@ def _driver_statement(
             .where(table.c.id == bindparam("_row_id"))
             .values(revision=table.c.revision + literal_column("1"))  # literal: no parameter of its own
         )
-    # for_executemany: no RETURNING of the new id (an executemany returns nothing).
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
-    assert isinstance(compiled, SQLCompiler)
-    # Every parameter comes from the rows (a column they lacked would have needed the Core to fill its default).
-    assert set(compiled.binds) == set(keys), f"{table.name}: parameters {list(compiled.binds)}, rows with {keys}"
-    order = tuple(compiled.positiontup) if compiled.positiontup is not None else keys
-    # Several, as every page statement has: _DriverStatement.execute takes a row's values with one itemgetter,
-    # which returns a tuple for two keys or more.
-    assert len(order) > 1, f"{table.name}: a statement of one parameter"
-    processors = tuple(_bind_processor(table, key, dialect, compiled.binds[key].type) for key in order)
-    return _DriverStatement(compiled.string, order, processors, named=compiled.positiontup is None)
+    return driver_statement(statement, dialect, keys, lambda key, type_: _bind_processor(table, key, dialect, type_))
 
 
 def _ack_values(ack: Acknowledgement) -> dict[str, Any]:
