@@ -8,9 +8,11 @@ WooCommerce lives in the flows; mapping to a particular ERP lives in its adapter
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,6 +26,19 @@ def normalize_email(email: str | None) -> str:
 
 class Document(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @cached_property
+    def json_values(self) -> dict[str, Any]:
+        """The document as JSON values (``model_dump(mode="json")``: strings, numbers, booleans, nulls, lists and
+        objects), dumped once: a document never changes, and both a flow (its digest) and an adapter (the rows it
+        writes) read it. Shared, so never change what it holds."""
+        return self.model_dump(mode="json")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, with ``update``'s fields changed: its ``json_values`` are its own, dumped when first read."""
+        copied = super().model_copy(update=update, deep=deep)
+        vars(copied).pop("json_values", None)
+        return copied
 
 
 class Address(Document):

@@ -1,5 +1,6 @@
 """digest(): a document's canonical JSON (sorted keys, no spaces, UTF-8), hashed. orjson writes those bytes for a
-woobridge document; these tests hold it to json.dumps' text, so bindings' stored digests stay valid."""
+woobridge document; these tests hold it to json.dumps' text, so bindings' stored digests stay valid. The document's
+JSON values are dumped once and also make the staging rows' JSON text: held here to what was written before."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from woobridge import documents
 from woobridge.documents import Address, CustomerRef, Document, Item, SalesOrder, SalesOrderLine, TaxAmount
+from woobridge.erp.staging import rows as staging_rows
 from woobridge.flows.engine import digest
 from woobridge.flows.order_mapping import to_sales_order
 from woobridge.sandbox.orders import query_orders, to_rest
@@ -132,3 +135,50 @@ def test_no_document_holds_a_float() -> None:
     ]
     assert len(models) > 10
     assert [model.__name__ for model in models if _mentions_float(model)] == []
+
+
+# -- the document's JSON values, dumped once and shared with the staging rows -----------------------------------------
+
+
+def test_a_document_dumps_its_json_values_once_and_a_changed_copy_dumps_its_own() -> None:
+    order = an_order()
+    assert order.json_values == order.model_dump(mode="json")
+    assert order.json_values is order.json_values
+    renamed = order.model_copy(update={"number": "1086"})
+    assert renamed.json_values["number"] == "1086" and order.json_values["number"] == "1085"
+    # Equality and the dump itself ignore the kept values.
+    assert an_order() == order and order.model_dump(mode="json") == an_order().model_dump(mode="json")
+    assert "json_values" not in order.model_dump()
+
+
+def test_the_staging_document_text_is_pydantics_for_every_character() -> None:
+    # rows.document_json writes the document column with orjson from the JSON values: the very text of
+    # model_dump_json, which older versions stored (so an unchanged order compares equal as text).
+    text_ = every_character()
+    for start in range(0, len(text_), 20_000):
+        chunk = text_[start : start + 20_000]
+        order = an_order(name=chunk, attributes={chunk[:50]: chunk[50:100], "Size": "M"})
+        assert staging_rows.document_json(order) == order.model_dump_json()
+
+
+def test_the_staging_document_text_of_what_orjson_refuses_is_pydantics() -> None:
+    big = an_order(store_order_id=2**70)
+    assert staging_rows.document_json(big) == big.model_dump_json()
+    with pytest.raises(PydanticSerializationError):
+        staging_rows.document_json(an_order(name="\ud800"))
+
+
+def test_seeded_orders_write_the_staging_text_and_lines_as_before() -> None:
+    store = Store(Settings(home_url="https://shop.test"))
+    seed(store, products=20, orders=150, customers=20, seed=5)
+    orders = [to_rest(store, o, "https://shop.test/wp-json/") for o in query_orders(store, {"status": ["any"]})]
+    for document in (to_sales_order(json.loads(json.dumps(order))) for order in orders):
+        assert staging_rows.document_json(document) == document.model_dump_json()
+        lines = [line for line in staging_rows.sales_order_lines(document) if line["kind"] in ("product", "shipping")]
+        items = (*document.lines, *document.shipping_lines)
+        assert [line["taxes"] for line in lines] == [
+            json.dumps([tax.model_dump(mode="json") for tax in item.taxes]) for item in items
+        ]
+        assert [line["attributes"] for line in lines] == [
+            json.dumps(dict(getattr(item, "attributes", {}))) for item in items
+        ]

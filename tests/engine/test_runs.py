@@ -178,6 +178,10 @@ async def test_a_page_bound_at_once_resolves_its_errors(db: StateDB, connection:
             "N600",
             moment,
         )
+        # One time for the whole batch; an update moves updated_at only.
+        assert bound.created_at == bound.updated_at
+        rebound = run.binding("order", 2)
+        assert rebound is not None and rebound.created_at == bound.created_at < rebound.updated_at
     assert {e.id for e in list_errors(db)} == {elsewhere.id, other_resource.id}
     resolved = get_error(db, fixed.id)
     assert resolved.resolution == "synced" and resolved.next_retry_at is None

@@ -7,7 +7,7 @@ import secrets
 import stat
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -176,3 +176,32 @@ def test_migrations_and_a_connection_round_trip_on_postgresql(vault: Vault) -> N
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_sqlite_stores_timestamps_as_sqlalchemys_datetime_wrote_them(db: StateDB) -> None:
+    # UTCDateTime writes SQLite's text itself (isoformat, cheaper than the dialect's %-format): the same text, so
+    # rows written before and after compare and sort alike.
+    from sqlalchemy.dialects import sqlite
+
+    from woobridge.state.models import UTCDateTime
+
+    dialect = db.engine.dialect
+    assert dialect.name == "sqlite"
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    sqlalchemys = sqlite.DATETIME().bind_processor(dialect)
+    assert ours is not None and sqlalchemys is not None
+    for moment in (
+        datetime(2026, 12, 7, 19, 15, 8, 973253, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(999, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=timezone(timedelta(hours=-7, minutes=-30))),
+    ):
+        naive = moment.astimezone(UTC).replace(tzinfo=None)
+        assert ours(moment) == sqlalchemys(naive)
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 1, 2))
+    # And it reads back as the same aware moment.
+    reader = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert reader is not None
+    assert reader(ours(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))) == datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)

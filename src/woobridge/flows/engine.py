@@ -59,6 +59,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from woobridge.documents import Document
+from woobridge.executemany import DriverStatement, driver_statement
 from woobridge.state import Connection, StateDB
 from woobridge.state.connections import get_connection
 from woobridge.state.models import Binding, Cursor, Lease, RecordError, Run
@@ -177,11 +178,9 @@ def jsonable(value: Any) -> Any:
 
 def digest(value: Any) -> str:
     """A stable hash of what is sent to the ERP (canonical JSON, SHA-256): equal digests mean nothing changed."""
-    dump = getattr(value, "model_dump", None)
-    # A pydantic document dumps to JSON-native values already: hash them as they are (the same text jsonable's
-    # round trip through JSON would give, without parsing every order twice).
-    native = dump(mode="json") if callable(dump) else jsonable(value)
     if isinstance(value, Document):
+        # Its JSON values, dumped once per document (the staging rows read them too).
+        native: Any = value.json_values
         # orjson writes the very bytes of the json.dumps below (sorted keys, no spaces, UTF-8) about five times
         # faster, for what a document's dump holds: strings, integers, booleans, nulls, lists and objects. Not
         # floats, which it would write otherwise ("1e16", and null for NaN), so no document has a float field
@@ -189,6 +188,11 @@ def digest(value: Any) -> str:
         # integer beyond 64 bits, a lone surrogate) goes the slow way and hashes or fails as before.
         with contextlib.suppress(orjson.JSONEncodeError):
             return hashlib.sha256(orjson.dumps(native, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    else:
+        # Another pydantic model dumps to JSON-native values already: hashed as they are (the same text jsonable's
+        # round trip through JSON would give, without parsing the value twice).
+        dump = getattr(value, "model_dump", None)
+        native = dump(mode="json") if callable(dump) else jsonable(value)
     canonical = json.dumps(native, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -280,19 +284,39 @@ _RESOLVE_SYNCED = (
     )
 )
 
-_BINDING_UPSERTS: dict[str, Any] = {}
+# Every write of a run renews its lease (bind_many once a page).
+_LEASES = cast(Table, Lease.__table__)
+_RENEW_LEASE = (
+    update(_LEASES)
+    .where(
+        _LEASES.c.connection_id == bindparam("of_connection"),
+        _LEASES.c.flow == bindparam("of_flow"),
+        _LEASES.c.holder == bindparam("of_holder"),
+    )
+    .values(expires_at=bindparam("expires", type_=_LEASES.c.expires_at.type))
+)
+
+_BINDING_UPSERTS: dict[tuple[str, str], DriverStatement] = {}  # by database kind and driver
+# A binding's own values; the batch's connection, resource and time are the same in every row (converted once).
+_BINDING_VALUES = ("store_id", "erp_id", "erp_document_no", "store_modified", "digest")
+_BATCH_VALUES = ("connection_id", "resource", "created_at", "updated_at")
 
 
-def _binding_upsert(session: Executor) -> Any:
-    """INSERT a binding, or UPDATE the one the record has (one statement per database kind, made once)."""
-    dialect = _dialect(session)
-    upsert = _BINDING_UPSERTS.get(dialect)
+def _binding_upsert(connection: SAConnection) -> DriverStatement:
+    """INSERT a binding, or UPDATE the one the record has: one statement per database kind, made once, and sent to
+    the driver as one executemany for a batch (see woobridge.executemany)."""
+    dialect = connection.dialect
+    upsert = _BINDING_UPSERTS.get((dialect.name, dialect.driver))
     if upsert is None:
-        statement = _insert(session, _BINDINGS)
+        statement = _insert(connection, _BINDINGS)
         changed = ("erp_id", "erp_document_no", "store_modified", "digest", "updated_at")
-        upsert = _BINDING_UPSERTS[dialect] = statement.on_conflict_do_update(
-            index_elements=["connection_id", "resource", "store_id"],
-            set_={name: statement.excluded[name] for name in changed},
+        upsert = _BINDING_UPSERTS[dialect.name, dialect.driver] = driver_statement(
+            statement.on_conflict_do_update(
+                index_elements=["connection_id", "resource", "store_id"],
+                set_={name: statement.excluded[name] for name in changed},
+            ),
+            dialect,
+            (*_BINDING_VALUES, *_BATCH_VALUES),
         )
     return upsert
 
@@ -346,10 +370,13 @@ def renew_lease(session: Executor, connection_id: int, flow: str, holder: str, t
     """Push our lease's expiry ``ttl`` seconds ahead; ``False`` when it is no longer ours."""
     now = _db_now(session)
     renewed = session.execute(
-        update(Lease)
-        .where(Lease.connection_id == connection_id, Lease.flow == flow, Lease.holder == holder)
-        .values(expires_at=now + timedelta(seconds=ttl))
-        .execution_options(synchronize_session=False)
+        _RENEW_LEASE,
+        {
+            "of_connection": connection_id,
+            "of_flow": flow,
+            "of_holder": holder,
+            "expires": now + timedelta(seconds=ttl),
+        },
     )
     return _rowcount(renewed) == 1
 
@@ -567,28 +594,27 @@ class FlowRun:
         if not rows:
             return
         now = _utcnow()
+        connection_id = self.connection.id
         values = [
             {
-                "connection_id": self.connection.id,
-                "resource": resource,
                 "store_id": str(row.store_id),
                 "erp_id": str(row.erp_id),
                 "erp_document_no": row.erp_document_no or "",
                 "store_modified": row.store_modified,
                 "digest": row.digest,
-                "created_at": now,
-                "updated_at": now,
             }
             for row in rows
         ]
+        batch = {"connection_id": connection_id, "resource": resource, "created_at": now, "updated_at": now}
         keys = [value["store_id"] for value in values]
         with self._write() as session:
-            session.execute(_binding_upsert(session), values)
+            connection = session.connection()
+            _binding_upsert(connection).execute(connection, values, batch)
             for start in range(0, len(keys), _IN_CHUNK):
                 session.execute(
                     _RESOLVE_SYNCED,
                     {
-                        "of_connection": self.connection.id,
+                        "of_connection": connection_id,
                         "of_flow": self.flow,
                         "of_resource": resource,
                         "store_ids": keys[start : start + _IN_CHUNK],

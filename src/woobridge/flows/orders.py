@@ -69,7 +69,7 @@ from woobridge.flows.engine import (
     open_run,
     retry_handler,
 )
-from woobridge.flows.order_mapping import OrderUnreadable, gmt_datetime, to_sales_order
+from woobridge.flows.order_mapping import OrderUnreadable, gmt_datetime, is_object, to_sales_order
 from woobridge.state import Connection, StateDB
 from woobridge.state.models import Binding, RecordError
 from woobridge.woo.client import NO_RETRY, WooClient
@@ -319,8 +319,9 @@ class OrderWriter:
     ) -> tuple[OrderOutcome, _ToWrite | None]:
         """Decide and map one order (the page's ``index``-th): its outcome if nothing goes to the ERP, or the
         document to write (whose outcome stands unless the ERP refuses it)."""
-        status = str(order.get("status", "")) if isinstance(order, Mapping) else ""
-        number = str(order.get("number", "") or key) if isinstance(order, Mapping) else key
+        readable = is_object(order)
+        status = str(order.get("status", "")) if readable else ""
+        number = str(order.get("number", "") or key) if readable else key
         if not needs_document(status, bound, self.settings):
             return OrderOutcome(key, number, status, "waiting"), None
         try:
@@ -355,7 +356,7 @@ class _ToWrite:
 
 
 def _store_key(order: Any) -> str:
-    order_id = order.get("id") if isinstance(order, Mapping) else None
+    order_id = order.get("id") if is_object(order) else None
     if isinstance(order_id, int) and not isinstance(order_id, bool) and order_id > 0:
         return str(order_id)
     return unreadable_key(order)

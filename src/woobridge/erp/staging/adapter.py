@@ -11,11 +11,9 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from operator import itemgetter
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
@@ -42,8 +40,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ColumnElement, Insert, Update
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import NullType
+from sqlalchemy.types import NullType, TypeEngine
 
 from woobridge.documents import ZERO, CreditMemo, Customer, Item, SalesOrder, Shipment, StockLevel
 from woobridge.erp.port import Acknowledgement, ErpRecordError, ErpRef
@@ -64,6 +61,8 @@ from woobridge.erp.staging.models import (
     shipments,
     stock_levels,
 )
+from woobridge.erp.staging.types import Amount
+from woobridge.executemany import DriverStatement, driver_statement
 
 log = logging.getLogger(__name__)
 
@@ -665,19 +664,7 @@ def _upsert_sales_orders(
     (its lines replaced); an identical one: untouched. Refs by index. Used for one order too (``put_sales_order``
     and a page's order-by-order fallback), so every sales order is written the same way."""
     store_ids = [header["store_order_id"] for _index, header, _lines in page]
-    existing = {
-        row.store_order_id: row
-        for row in _sales_orders_of(
-            db,
-            connection,
-            store_ids,
-            sales_orders.c.erp_status,
-            sales_orders.c.erp_document_no,
-            # As stored, for _same_document (the column's JSON type would decode every stored document).
-            cast(sales_orders.c.document, Text).label("document"),
-            lock=True,
-        )
-    }
+    existing = {row.store_order_id: row for row in _sales_orders_of(db, _STORED_ORDERS, connection, store_ids)}
     now = _now()
     refs: dict[int, ErpRef] = {}
     fresh: list[tuple[int, rows.Row, list[rows.Row]]] = []
@@ -703,7 +690,7 @@ def _upsert_sales_orders(
         # them fails on the unique key) — cheaper than an INSERT … RETURNING, which SQLite runs row by row when
         # the ids must come back in order.
         fresh_ids = [header["store_order_id"] for _index, header, _lines in fresh]
-        row_ids = {row.store_order_id: row.id for row in _sales_orders_of(db, connection, fresh_ids)}
+        row_ids = {row.store_order_id: row.id for row in _sales_orders_of(db, _ORDER_IDS, connection, fresh_ids)}
         for index, header, lines in fresh:
             row_id = row_ids[header["store_order_id"]]
             refs[index] = ErpRef(str(row_id), "", created=True)
@@ -737,17 +724,39 @@ def _set_parent(lines: Sequence[rows.Row], sales_order_id: int) -> None:
         line["sales_order_id"] = sales_order_id
 
 
+# The page's looks at its sales_orders rows, built once with the store ids as ONE expanding parameter: building a
+# select anew for every page and binding each of its ids on its own cost more than running it.
+_ORDERS_OF_PAGE = (
+    sales_orders.c.connection == bindparam("of_connection"),
+    sales_orders.c.store_order_id.in_(bindparam("store_ids", expanding=True)),
+)
+# The rows already there, locked (FOR UPDATE); ``document`` as stored, for _same_document (the column's JSON type
+# would decode every stored document).
+_STORED_ORDERS = (
+    select(
+        sales_orders.c.id,
+        sales_orders.c.store_order_id,
+        sales_orders.c.erp_status,
+        sales_orders.c.erp_document_no,
+        cast(sales_orders.c.document, Text).label("document"),
+    )
+    .where(*_ORDERS_OF_PAGE)
+    .with_for_update()
+)
+# The ids of the rows just inserted.
+_ORDER_IDS = select(sales_orders.c.id, sales_orders.c.store_order_id).where(*_ORDERS_OF_PAGE)
+
+
 def _sales_orders_of(
-    db: Connection, connection: str, store_ids: Sequence[int], *columns: ColumnElement[Any], lock: bool = False
+    db: Connection, query: Select[*tuple[Any, ...]], connection: str, store_ids: Sequence[int]
 ) -> list[Row[*tuple[Any, ...]]]:
-    """The ``sales_orders`` rows of these store orders: id, store_order_id and ``columns``; ``lock``: FOR UPDATE."""
+    """The ``sales_orders`` rows of these store orders, as ``query`` (``_STORED_ORDERS``, ``_ORDER_IDS``) reads
+    them."""
     found: list[Row[*tuple[Any, ...]]] = []
     for start in range(0, len(store_ids), _IN_CHUNK):
-        query = select(sales_orders.c.id, sales_orders.c.store_order_id, *columns).where(
-            sales_orders.c.connection == connection,
-            sales_orders.c.store_order_id.in_(store_ids[start : start + _IN_CHUNK]),
+        found.extend(
+            db.execute(query, {"of_connection": connection, "store_ids": store_ids[start : start + _IN_CHUNK]})
         )
-        found.extend(db.execute(query.with_for_update() if lock else query))
     return found
 
 
@@ -759,11 +768,8 @@ def _same_document(stored: str | None, document: str) -> bool:
 
 
 # -- writing many rows ----------------------------------------------------------------------------------------------
-# A page of orders is some 100 headers and 350 lines. Executed through the Core, every row's parameters go through
-# SQLAlchemy's per-row processing (construct_params, a bind processor call per value): that was most of a page's
-# CPU. So these statements are compiled once per database dialect and sent as one DBAPI executemany, each value
-# converted by its column type's own bind processor — the very function the Core would have called, so the rows
-# are the same on every database.
+# A page's headers and lines go to the driver as one executemany each (see woobridge.executemany): SQLAlchemy's
+# per-row processing was most of a page's CPU.
 
 
 def _insert_many(
@@ -784,43 +790,33 @@ def _update_many(
     _driver_statement(db.dialect, "update", table, (*rows_[0], *same)).execute(db, rows_, same)
 
 
-@dataclass(frozen=True)
-class _DriverStatement:
-    """A statement in the driver's own terms: its SQL text, its parameters in order, and the bind processor of
-    each (None: the value goes as it is)."""
-
-    sql: str
-    keys: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-    named: bool  # the driver takes a dict per row (psycopg's pyformat), else a tuple (sqlite3's qmark)
-
-    def execute(self, db: Connection, rows_: Sequence[Mapping[str, Any]], same: Mapping[str, Any]) -> None:
-        # Column by column: each processor mapped over its column's values, the rows' tuples zipped in C.
-        columns: list[list[Any]] = []
-        for key, process in zip(self.keys, self.processors, strict=True):
-            if key in same:
-                value = same[key]
-                columns.append([value if process is None else process(value)] * len(rows_))
-            else:
-                values = map(itemgetter(key), rows_)
-                columns.append(list(values if process is None else map(process, values)))
-        rows_values = zip(*columns, strict=True)
-        if self.named:
-            db.exec_driver_sql(self.sql, [dict(zip(self.keys, values, strict=True)) for values in rows_values])
-        else:
-            db.exec_driver_sql(self.sql, list(rows_values))
-
-
 # JSON columns given as JSON text already (see rows.document_json and rows.json_text): passed as they are.
 _JSON_TEXT = frozenset(
     {(sales_orders.name, "document"), (sales_order_lines.name, "taxes"), (sales_order_lines.name, "attributes")}
 )
 
 
+def _bind_processor(
+    table: Table, key: str, dialect: Dialect, column_type: TypeEngine[Any]
+) -> Callable[[Any], Any] | None:
+    """How a value of this column goes to the driver: its type's bind processor, the very function the Core would
+    have called, but for two kinds of column that the rows hand over ready:
+
+    * JSON text (``_JSON_TEXT``) goes as it is;
+    * an amount is a Decimal already (rows.py makes them from documents), which ``Amount.process_bind_param``
+      would pass as it is: only the database's own conversion is left (a float on SQLite, none on PostgreSQL),
+      called directly rather than through the TypeDecorator's Python wrapper, some 2,000 times a page."""
+    if (table.name, key) in _JSON_TEXT:
+        return None
+    if isinstance(column_type, Amount):
+        return column_type.impl_instance.dialect_impl(dialect).bind_processor(dialect)
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
 @functools.lru_cache(maxsize=32)
 def _driver_statement(
     dialect: Dialect, kind: Literal["insert", "update"], table: Table, keys: tuple[str, ...]
-) -> _DriverStatement:
+) -> DriverStatement:
     statement: Insert | Update
     if kind == "insert":
         statement = insert(table)
@@ -830,19 +826,7 @@ def _driver_statement(
             .where(table.c.id == bindparam("_row_id"))
             .values(revision=table.c.revision + literal_column("1"))  # literal: no parameter of its own
         )
-    # for_executemany: no RETURNING of the new id (an executemany returns nothing).
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
-    assert isinstance(compiled, SQLCompiler)
-    # Every parameter comes from the rows (a column they lacked would have needed the Core to fill its default).
-    assert set(compiled.binds) == set(keys), f"{table.name}: parameters {list(compiled.binds)}, rows with {keys}"
-    order = tuple(compiled.positiontup) if compiled.positiontup is not None else keys
-    processors = tuple(
-        None
-        if (table.name, key) in _JSON_TEXT
-        else compiled.binds[key].type.dialect_impl(dialect).bind_processor(dialect)
-        for key in order
-    )
-    return _DriverStatement(compiled.string, order, processors, named=compiled.positiontup is None)
+    return driver_statement(statement, dialect, keys, lambda key, type_: _bind_processor(table, key, dialect, type_))
 
 
 def _ack_values(ack: Acknowledgement) -> dict[str, Any]:
