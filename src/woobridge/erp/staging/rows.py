@@ -123,7 +123,7 @@ def sales_order_lines(order: SalesOrder) -> list[Row]:
     ``json_text``), made from the document's JSON values (``SalesOrder.json_values``: dumped once)."""
     dumped = order.json_values
     lines: list[Row] = []
-    for line, values in zip(order.lines, dumped["lines"]):  # noqa: B905 (the same lines)
+    for line, values in zip(order.lines, dumped["lines"], strict=True):
         lines.append(
             _line(
                 "product",
@@ -143,7 +143,7 @@ def sales_order_lines(order: SalesOrder) -> list[Row]:
                 attributes=values["attributes"],
             )
         )
-    for shipping, values in zip(order.shipping_lines, dumped["shipping_lines"]):  # noqa: B905
+    for shipping, values in zip(order.shipping_lines, dumped["shipping_lines"], strict=True):
         lines.append(
             _line(
                 "shipping",
@@ -156,7 +156,7 @@ def sales_order_lines(order: SalesOrder) -> list[Row]:
                 taxes=values["taxes"],
             )
         )
-    for fee, values in zip(order.fees, dumped["fees"]):  # noqa: B905
+    for fee, values in zip(order.fees, dumped["fees"], strict=True):
         lines.append(
             _line(
                 "fee",
