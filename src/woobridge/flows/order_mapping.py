@@ -66,7 +66,7 @@ def money(value: Any, where: str, field: str = "") -> Decimal:
     if isinstance(value, str):
         if not value:
             return ZERO
-        written = value.strip()
+        written = value  # as it is: Decimal() ignores blanks around the number
     elif value is None:
         return ZERO
     elif isinstance(value, bool):

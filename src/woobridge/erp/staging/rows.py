@@ -234,8 +234,9 @@ def _line(
 
 
 # A line's taxes and attributes are JSON text (json_text), and the same few texts come back line after line: a
-# store's tax rates with its usual amounts, its products' sizes and colours. Each is written once and kept, by its
-# values (the types of which the document fixes, so equal values make equal text); a page has some 200 to write.
+# store's tax rates with its usual amounts, its products' sizes and colours. Each text is written once and kept, by
+# the values it is made of: a page has some 200 to write. (Equal values make equal text: each field has one type in
+# a document's JSON values, so 1 and True, equal in Python, never meet in one place.)
 
 
 def _taxes_text(taxes: list[dict[str, Any]]) -> str:
