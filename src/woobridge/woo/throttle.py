@@ -5,9 +5,13 @@ than with one, and no faster with four; a small shared-hosting store serves two 
 (it queues them); a store behind 100 ms of network latency keeps getting faster up to many pages in flight. No
 fixed number suits all, so :class:`AdaptiveConcurrency` measures.
 
-* **Time per page.** Over a round of requests at one limit it takes the mean time a request took divided by the
-  mean number in flight: the time one page costs when pages overlap. (Two pages in 2 s each on a store that
-  queues them cost 1 s a page, exactly like one page in 1 s.)
+* **Time per page.** Over a round of requests at one limit (as many as the limit, so a round lasts about one
+  page's time whatever the limit) it takes the mean time a request took divided by the mean number in flight: the
+  time one page costs when pages overlap. (Two pages in 2 s each on a store that queues them cost 1 s a page,
+  exactly like one page in 1 s.) The first round is the first page, read alone because the list's length is not
+  known before it; its time includes opening the connection, so the first step up may be kept where it gains
+  nothing; the next step compares like with like, which leaves a store that queues pages at two in flight, as fast
+  for it as one.
 * **Grow while it holds, step back when it does not pay.** After a round it tries twice the limit (1, 2, 4, 8: each
   round lasts about one page's time, so every step up costs a store far away a round-trip of pages not asked for);
   the step is kept only if the time per page drops by at least ``gain`` (15 %). Otherwise it goes back and stays
@@ -136,7 +140,7 @@ class AdaptiveConcurrency:
         if generation != self._generation:
             return  # started under another limit: says nothing about this one
         self._round.append((seconds, in_flight))
-        if len(self._round) < max(2, self.limit):
+        if len(self._round) < self.limit:
             return
         per_page = (sum(s for s, _ in self._round) / len(self._round)) / (
             sum(n for _, n in self._round) / len(self._round)
