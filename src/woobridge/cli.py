@@ -96,11 +96,10 @@ class LazyGroup(typer.core.TyperGroup):
         return list(self.commands)
 
 
-GEN0_THRESHOLD = 50_000
+GEN0_THRESHOLD = 10_000
 """Net container allocations between two young collections (Python's default is 700). A sync makes objects by the
 hundred thousand (JSON pages, documents, rows), nearly all freed by reference counting: at 700 the collector ran
-~900 times in a 5,000-order sync, at 10,000 still 14 times for 0.1 s of CPU (each pass walks the pages and documents
-in hand), at 50,000 once. Unreachable cycles wait a little longer: at most some 10 MB of them."""
+~900 times in a 5,000-order sync. At 10,000 it runs a few dozen times; unreachable cycles wait a little longer."""
 
 
 class StartUp:
